@@ -1,0 +1,3 @@
+from maskaae_cli.cli.app import main
+
+main()

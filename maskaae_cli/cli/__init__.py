@@ -1,0 +1,1 @@
+"""The `maskaae` command line."""

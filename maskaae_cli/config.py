@@ -1,0 +1,195 @@
+"""Run configuration: nested dataclasses, YAML recipes, and command-line overrides.
+
+A recipe is a YAML file with the sections ``data``, ``model``, ``optim`` and ``train``,
+each holding a subset of the fields below; anything it does not name keeps its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from maskaae_cli.errors import UserError
+from maskaae_cli.schedule import MaskSchedule, reference_period
+
+DATASETS = ("synthetic", "mnist", "fashion-mnist", "cifar10", "celeba")
+MODELS = ("maae", "wae")
+
+
+@dataclass
+class DataConfig:
+    """What to train on."""
+
+    dataset: str = "synthetic"
+    data_dir: str | None = None  # None: a per-user cache folder
+    download: bool = True
+    num_workers: int | None = None  # None: chosen from the machine
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    image_size: int | None = None  # folder datasets: resize to this square size
+    celeba_crop: int = 140
+    # synthetic data (SPEC.md section 4)
+    n_true: int = 8
+    data_dim: int = 128
+    data_hidden: int = 128
+    data_seed: int = 0
+    n_train: int = 50_000
+    n_val: int = 5_000
+    n_test: int = 10_000
+
+
+@dataclass
+class ModelConfig:
+    """The nets and the mask."""
+
+    model: str = "maae"  # "maae" or "wae" (the same nets with no mask)
+    m: int = 32
+    arch: str = "auto"  # "mlp", "conv" or "auto" (by data shape)
+    hidden: int = 256  # MLP width (the reference MNIST nets use 1024)
+    depth: int = 3  # MLP hidden layers (the reference uses 4)
+    critic_hidden: int = 256
+    critic_depth: int = 3
+    conv_channels: int = 64  # conv nets: channels of the first layer
+    beta_init_max: float = 5.0
+    active_threshold: float = 0.1
+    rec_loss: str = "auto"  # "bce", "mse" or "auto" (bce for images, mse for vectors)
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers and the mask schedule; reference values unless a recipe says otherwise."""
+
+    batch_size: int = 64
+    lr_ae: float = 5e-4
+    lr_critic: float = 1e-4
+    lr_gen: float = 1e-4
+    lr_mask: float = 5e-4
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    var_weight: float = 100.0
+    var_sharpness: float = 10.0
+    mask_rec_weight: float = 1000.0
+    reg_c_init: float | None = None  # None: 2 / m
+    reg_c_max: float = 2048.0
+    schedule_period: int | None = None  # T; None: the reference rule from m
+    reg_double_periods: float = 4.0  # c doubles every this many T
+    lr_drop_periods: float = 5.0  # rates drop at this many T
+    lr_drop_factor: float = 5.0
+
+    def period(self, m: int) -> int:
+        return self.schedule_period if self.schedule_period else reference_period(m)
+
+    def mask_schedule(self, m: int) -> MaskSchedule:
+        t = self.period(m)
+        return MaskSchedule(
+            c_init=self.reg_c_init if self.reg_c_init is not None else 2.0 / m,
+            c_max=self.reg_c_max,
+            double_every=max(1, round(self.reg_double_periods * t)),
+            lr_drop_step=round(self.lr_drop_periods * t),
+            lr_drop_factor=self.lr_drop_factor,
+        )
+
+
+@dataclass
+class TrainConfig:
+    """How long, where, on what hardware, and what to record."""
+
+    max_steps: int = 20_000
+    seed: int = 0
+    out: str = "runs/maskaae"
+    overwrite: bool = False
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_every: int = 50
+    eval_every: int = 2_000
+    eval_samples: int = 10_000
+    ckpt_every: int = 5_000
+    logger: str = "csv"
+    progress: bool = True
+    threads: int | None = None  # torch CPU threads; None: torch's default
+
+
+@dataclass
+class Config:
+    """Everything one run needs; saved beside its checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Config:
+        cfg = cls()
+        cfg.update(raw, source)
+        return cfg
+
+    def update(self, raw: dict[str, Any], source: str = "config") -> None:
+        """Set the fields that ``raw`` names ({section: {field: value}}); unknown keys are errors."""
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+        for section, values in raw.items():
+            if section not in SECTIONS:
+                raise UserError(f"{source}: unknown section {section!r}; "
+                                f"use one of {', '.join(SECTIONS)}")
+            target = getattr(self, section)
+            known = {f.name for f in dataclasses.fields(target)}
+            for key, value in (values or {}).items():
+                if key not in known:
+                    raise UserError(f"{source}: unknown field {section}.{key}; "
+                                    f"known fields: {', '.join(sorted(known))}")
+                setattr(target, key, value)
+
+    def validate(self) -> None:
+        """Raise :class:`UserError` for values no run can use."""
+        d, m, o, t = self.data, self.model, self.optim, self.train
+        if not (d.dataset in DATASETS or d.dataset.startswith("folder:")):
+            raise UserError(f"unknown dataset {d.dataset!r}: use one of {', '.join(DATASETS)} "
+                            "or folder:PATH")
+        if m.model not in MODELS:
+            raise UserError(f"unknown model {m.model!r}: use 'maae' or 'wae'")
+        checks = [(m.m >= 1, "--m must be at least 1"),
+                  (d.n_true >= 1, "--n-true must be at least 1"),
+                  (o.batch_size >= 2, "--batch-size must be at least 2"),
+                  (o.n_critic >= 1, "optim.n_critic must be at least 1"),
+                  (t.max_steps >= 1, "--max-steps must be at least 1"),
+                  (0.0 < d.val_fraction < 1.0, "data.val_fraction must be in (0, 1)")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        if m.rec_loss not in ("auto", "bce", "mse"):
+            raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
+
+
+SECTIONS = ("data", "model", "optim", "train")
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a YAML recipe; raise :class:`UserError` with the fix when it cannot be used."""
+    p = Path(path)
+    if not p.is_file():
+        bundled = RECIPES_DIR / p.name
+        bundled_yaml = RECIPES_DIR / f"{p.name}.yaml"
+        p = bundled if bundled.is_file() else bundled_yaml if bundled_yaml.is_file() else p
+    if not p.is_file():
+        names = ", ".join(sorted(r.stem for r in RECIPES_DIR.glob("*.yaml")))
+        raise UserError(f"recipe {str(path)!r} not found: give a YAML file path or one of: {names}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"recipe {p} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+    Config().update(raw, source=str(p))  # validate keys early
+    return raw
+
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"

@@ -1,0 +1,73 @@
+"""One LightningDataModule for every dataset the project trains on."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from maskaae_cli.config import DataConfig
+from maskaae_cli.data.loading import batch_loader
+from maskaae_cli.data.synthetic import synthetic_splits
+
+
+class MaskAAEDataModule(L.LightningDataModule):
+    """Serves train / validation / test splits as in-memory tensors.
+
+    Each training batch holds ``1 + n_critic`` mini-batches of ``batch_size``: the first
+    feeds the auto-encoder, encoder and mask steps, the rest the critic steps (each critic
+    step sees a fresh batch, as in the reference). ``steps`` sets how many such batches
+    one pass of the training loader yields.
+    """
+
+    def __init__(self, cfg: DataConfig, batch_size: int = 64, n_critic: int = 5,
+                 steps: int = 1) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.batch_size = batch_size
+        self.n_critic = n_critic
+        self.steps = steps
+        self.train_data: torch.Tensor | None = None
+        self.val_data: torch.Tensor | None = None
+        self.test_data: torch.Tensor | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.cfg.dataset != "synthetic"
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        if self.cfg.dataset == "synthetic":
+            return (self.cfg.data_dim,)
+        self.setup()
+        assert self.train_data is not None
+        return tuple(self.train_data.shape[1:])
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_data is not None:
+            return
+        c = self.cfg
+        if c.dataset == "synthetic":
+            self.train_data, self.val_data, self.test_data = synthetic_splits(
+                c.n_true, c.data_dim, c.data_hidden, c.data_seed, (c.n_train, c.n_val, c.n_test))
+            return
+        from maskaae_cli.data.images import load_image_splits  # noqa: PLC0415
+
+        self.train_data, self.val_data, self.test_data = load_image_splits(c)
+
+    def _loader(self, data: torch.Tensor | None, batch_size: int, **kw) -> DataLoader:
+        assert data is not None, "call setup() first"
+        workers = self.cfg.num_workers if self.cfg.num_workers is not None else 0
+        return batch_loader(data, batch_size, num_workers=workers,
+                            pin_memory=torch.cuda.is_available(), **kw)
+
+    def train_dataloader(self) -> DataLoader:
+        per_step = self.batch_size * (1 + self.n_critic)
+        return self._loader(self.train_data, per_step, shuffle=True,
+                            num_samples=per_step * self.steps, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_data, 1000, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_data, 1000, shuffle=False)

@@ -1,0 +1,67 @@
+"""Every loss term of MaskAAE (SPEC.md section 3), as pure functions."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean reconstruction error per element.
+
+    ``kind`` is ``"bce"`` (images in [0, 1]; ``x_hat`` are probabilities) or ``"mse"``.
+    """
+    if kind == "bce":
+        return F.binary_cross_entropy(x_hat.float(), x.float())
+    if kind == "mse":
+        return F.mse_loss(x_hat, x)
+    raise ValueError(f"unknown reconstruction loss {kind!r}: use 'bce' or 'mse'")
+
+
+def variance_penalty(z: torch.Tensor, alpha: torch.Tensor, sharpness: float = 10.0) -> torch.Tensor:
+    """mean((z - batchmean(z))^2 * exp(-sharpness * alpha^2)).
+
+    Pushes the encoder's (nearly) masked-out coordinates to a constant so they carry nothing.
+    """
+    centred = z - z.mean(dim=0, keepdim=True)
+    return (centred.pow(2) * torch.exp(-sharpness * alpha.pow(2))).mean()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP penalty mean((||grad critic(u)||_2 - 1)^2) at random interpolates u."""
+    eps = torch.rand(real.shape[0], 1, device=real.device, dtype=real.dtype)
+    u = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    out = critic(u)
+    (grad,) = torch.autograd.grad(out.sum(), u, create_graph=True)
+    return (grad.norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def critic_loss(critic: nn.Module, z_enc: torch.Tensor, z_prior: torch.Tensor,
+                gp_weight: float = 10.0) -> torch.Tensor:
+    """L_H = mean H(enc) - mean H(prior) + gp_weight * GP (encoder and mask held constant)."""
+    z_enc, z_prior = z_enc.detach(), z_prior.detach()
+    gap = critic(z_enc).mean() - critic(z_prior).mean()
+    return gap + gp_weight * gradient_penalty(critic, z_prior, z_enc)
+
+
+def generator_loss(critic: nn.Module, z_enc: torch.Tensor) -> torch.Tensor:
+    """L_G = -mean H(enc): the encoder tries to look like the (masked) prior."""
+    return -critic(z_enc).mean()
+
+
+def polarisation(alpha: torch.Tensor) -> torch.Tensor:
+    """sum_j |alpha_j (1 - alpha_j)|: zero only when every alpha_j is 0 or 1."""
+    return (alpha * (1.0 - alpha)).abs().sum()
+
+
+def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
+              alpha: torch.Tensor, reg_weight: float, rec_weight: float = 1000.0) -> torch.Tensor:
+    """L_mask = rec_weight * L_rec + (1 - (mean H(enc) - mean H(prior)))^2 + c * polarisation."""
+    adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
+    return rec_weight * rec + adversarial + reg_weight * polarisation(alpha)
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

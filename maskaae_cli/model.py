@@ -1,0 +1,170 @@
+"""The MaskAAE LightningModule: four RMSProp optimisers alternated by manual optimisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from maskaae_cli import losses
+from maskaae_cli.config import Config
+from maskaae_cli.mask import LatentMask
+from maskaae_cli.nets import build_nets
+
+
+class MaskAAE(L.LightningModule):
+    """Encoder E, decoder D, latent critic H and mask alpha (SPEC.md sections 2 and 3).
+
+    ``model="wae"`` gives the baseline: the same nets and schedule with alpha fixed at 1,
+    no variance penalty and no mask step. One training iteration runs, in order: the
+    auto-encoder step, ``n_critic`` critic steps (each on a fresh mini-batch), the
+    encoder-as-generator step, and the mask step.
+    """
+
+    def __init__(self, config: dict[str, Any], data_shape: tuple[int, ...], is_image: bool) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.cfg = Config.from_dict(config)
+        m = self.cfg.model
+        self.data_shape = tuple(data_shape)
+        self.is_image = is_image
+        self.encoder, self.decoder, self.critic = build_nets(m, self.data_shape, is_image)
+        self.mask = LatentMask(m.m, m.beta_init_max, enabled=m.model == "maae",
+                               active_threshold=m.active_threshold)
+        self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
+        self.schedule = self.cfg.optim.mask_schedule(m.m)
+
+    # ----------------------------------------------------------------- inference
+    @property
+    def uses_mask(self) -> bool:
+        return self.mask.enabled
+
+    @property
+    def latent_dim(self) -> int:
+        return self.mask.m
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Masked latent code alpha * E(x)."""
+        return self.mask(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x))
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws from the masked prior alpha * p, p ~ N(0, I_m)."""
+        p = torch.randn(n, self.latent_dim, generator=generator, device=self.mask.beta.device)
+        return self.mask(p)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate n samples: D(alpha * p)."""
+        return self.decoder(self.prior(n, generator))
+
+    # ------------------------------------------------------------------ training
+    @property
+    def opt_steps_per_iter(self) -> int:
+        """Optimiser steps in one iteration; Lightning's global_step counts every one of them."""
+        return self.cfg.optim.n_critic + (3 if self.uses_mask else 2)
+
+    @property
+    def iteration(self) -> int:
+        """Completed training iterations (the unit of --max-steps and of the schedule)."""
+        return self.trainer.global_step // self.opt_steps_per_iter if self._trainer else 0
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        o = self.cfg.optim
+        opts = [
+            torch.optim.RMSprop([*self.encoder.parameters(), *self.decoder.parameters()], lr=o.lr_ae),
+            torch.optim.RMSprop(self.critic.parameters(), lr=o.lr_critic),
+            torch.optim.RMSprop(self.encoder.parameters(), lr=o.lr_gen),
+        ]
+        if self.uses_mask:
+            opts.append(torch.optim.RMSprop(self.mask.parameters(), lr=o.lr_mask))
+        return opts
+
+    def _set_learning_rates(self, step: int) -> None:
+        """Apply the learning-rate drop to the auto-encoder and mask optimisers."""
+        factor = self.schedule.lr_factor(step)
+        o = self.cfg.optim
+        opts = self.optimizers()
+        targets = [(opts[0], o.lr_ae)] + ([(opts[3], o.lr_mask)] if self.uses_mask else [])
+        for opt, base in targets:
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    def _step(self, opt: Any, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        o = self.cfg.optim
+        step = self.iteration
+        self._set_learning_rates(step)
+        opt_ae, opt_h, opt_g, *opt_mask = self.optimizers()
+        chunks = batch.split(o.batch_size)
+        x = chunks[0]
+        alpha = self.mask.alpha.detach()
+
+        # 1. auto-encoder: reconstruction + variance penalty on (nearly) masked-out codes
+        self.toggle_optimizer(opt_ae)
+        z = self.encoder(x)
+        rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
+        loss_ae = rec
+        if self.uses_mask:
+            var = losses.variance_penalty(z, alpha, o.var_sharpness)
+            loss_ae = rec + o.var_weight * var
+        self._step(opt_ae, loss_ae)
+        self.untoggle_optimizer(opt_ae)
+
+        # 2. critic, n_critic times on fresh batches; encoder and mask held constant
+        self.toggle_optimizer(opt_h)
+        for xc in chunks[1 : 1 + o.n_critic]:
+            with torch.no_grad():
+                z_enc = self.encoder(xc) * alpha
+            z_prior = torch.randn_like(z_enc) * alpha
+            loss_h = losses.critic_loss(self.critic, z_enc, z_prior, o.gp_weight)
+            self._step(opt_h, loss_h)
+        self.untoggle_optimizer(opt_h)
+
+        # 3. encoder as generator
+        self.toggle_optimizer(opt_g)
+        loss_g = losses.generator_loss(self.critic, self.encoder(x) * alpha)
+        self._step(opt_g, loss_g)
+        self.untoggle_optimizer(opt_g)
+
+        # 4. mask: reconstruction + adversarial gap + polarisation, then beta >= 0
+        logs = {"loss/ae": loss_ae, "loss/rec": rec, "loss/critic": loss_h, "loss/gen": loss_g}
+        if self.uses_mask:
+            (opt_m,) = opt_mask
+            self.toggle_optimizer(opt_m)
+            with torch.no_grad():
+                z = self.encoder(x)
+            a = self.mask.alpha
+            rec_m = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
+            z_prior = torch.randn_like(z)
+            h_enc, h_prior = self.critic(z * a), self.critic(z_prior * a)
+            reg_weight = self.schedule.reg_weight(step)
+            loss_m = losses.mask_loss(rec_m, h_enc, h_prior, a, reg_weight, o.mask_rec_weight)
+            self._step(opt_m, loss_m)
+            self.mask.clamp_()
+            self.untoggle_optimizer(opt_m)
+            logs |= {"loss/mask": loss_m, "loss/var": var, "mask/reg_weight": reg_weight}
+
+        if step % self.cfg.train.log_every == 0:
+            logs |= {"active_dims": float(self.mask.active_dims()),
+                     "lr/ae": opt_ae.param_groups[0]["lr"], "wasserstein": -loss_h.detach()}
+            self.log_dict(logs, prog_bar=False)
+            self.log("active", float(self.mask.active_dims()), prog_bar=True)
+            self.log("rec", rec.detach(), prog_bar=True)
+
+    # ---------------------------------------------------------------- validation
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        rec = losses.reconstruction_loss(batch, self.reconstruct(batch), self.rec_kind)
+        self.log("val/rec", rec, prog_bar=False, batch_size=len(batch))

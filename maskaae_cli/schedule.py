@@ -1,0 +1,35 @@
+"""The mask regulariser's doubling schedule and the learning-rate drop (SPEC.md section 3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def reference_period(m: int) -> int:
+    """The reference script's period T: 75 if m <= 20, else min(10000, floor(112.5 m))."""
+    return 75 if m <= 20 else min(10_000, math.floor(112.5 * m))
+
+
+@dataclass(frozen=True)
+class MaskSchedule:
+    """Regulariser weight c(step) and the learning-rate factor at a given step.
+
+    c starts at ``c_init`` and doubles every ``double_every`` steps up to ``c_max``; from
+    step ``lr_drop_step`` the auto-encoder and mask learning rates are divided by
+    ``lr_drop_factor``.
+    """
+
+    c_init: float
+    c_max: float
+    double_every: int
+    lr_drop_step: int
+    lr_drop_factor: float
+
+    def reg_weight(self, step: int) -> float:
+        doublings = step // self.double_every if self.double_every > 0 else 0
+        # 2**doublings overflows floats long after c_max is reached; cap the exponent.
+        return min(self.c_max, self.c_init * 2.0 ** min(doublings, 1024))
+
+    def lr_factor(self, step: int) -> float:
+        return 1.0 / self.lr_drop_factor if step >= self.lr_drop_step else 1.0
