@@ -143,19 +143,20 @@ class Config:
                 raise UserError(f"{source}: unknown section {section!r}; "
                                 f"use one of {', '.join(SECTIONS)}")
             target = getattr(self, section)
-            known = {f.name for f in dataclasses.fields(target)}
+            fld = {f.name: f for f in dataclasses.fields(target)}
+            known = set(fld)
             for key, value in (values or {}).items():
                 if key not in known:
                     raise UserError(f"{source}: unknown field {section}.{key}; "
                                     f"known fields: {', '.join(sorted(known))}")
-                setattr(target, key, value)
+                setattr(target, key, _coerce(value, fld[key].type, f"{source}: {section}.{key}"))
 
     def validate(self) -> None:
         """Raise :class:`UserError` for values no run can use."""
         d, m, o, t = self.data, self.model, self.optim, self.train
-        if not (d.dataset in DATASETS or d.dataset.startswith("folder:")):
-            raise UserError(f"unknown dataset {d.dataset!r}: use one of {', '.join(DATASETS)} "
-                            "or folder:PATH")
+        if not (d.dataset in DATASETS or d.dataset.startswith(("folder:", "idx:"))):
+            raise UserError(f"unknown dataset {d.dataset!r}: use one of {', '.join(DATASETS)}, "
+                            "folder:PATH (your images) or idx:PATH (MNIST-format files)")
         if m.model not in MODELS:
             raise UserError(f"unknown model {m.model!r}: use 'maae' or 'wae'")
         checks = [(m.m >= 1, "--m must be at least 1"),
@@ -172,6 +173,33 @@ class Config:
 
 
 SECTIONS = ("data", "model", "optim", "train")
+
+
+def _coerce(value: Any, annotation: str, where: str) -> Any:
+    """Convert ``value`` to the field's type (YAML reads 5e-4 as a string, say)."""
+    if value is None:
+        if "None" not in annotation:
+            raise UserError(f"{where} may not be empty")
+        return None
+    base = annotation.replace("| None", "").strip()
+    try:
+        if base == "bool":
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+                return value.lower() in ("true", "yes")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if base == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if base == "float":
+            return float(value)
+        if base == "str":
+            return str(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where} must be {base}, got {value!r}") from None
+    return value
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:

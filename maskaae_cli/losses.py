@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,5 +61,3 @@ def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.T
     adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
     return rec_weight * rec + adversarial + reg_weight * polarisation(alpha)
 
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -98,10 +98,66 @@ class MaskAAE(L.LightningModule):
             for group in opt.param_groups:
                 group["lr"] = base * factor
 
+    def _train_only(self, *modules: nn.Module) -> None:
+        """Let gradients reach only ``modules``' parameters (saves the others' weight gradients)."""
+        for mod in (self.encoder, self.decoder, self.critic, self.mask):
+            mod.requires_grad_(any(mod is m for m in modules))
+
     def _step(self, opt: Any, loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        if self._trainer is None:  # used directly, e.g. in tests
+            loss.backward()
+        else:
+            self.manual_backward(loss)
         opt.step()
+
+    def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Step 1: reconstruction + variance penalty on (nearly) masked-out codes; E and D."""
+        o = self.cfg.optim
+        self._train_only(self.encoder, self.decoder)
+        z = self.encoder(x)
+        rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
+        out = {"loss/rec": rec.detach()}
+        loss = rec
+        if self.uses_mask:
+            var = losses.variance_penalty(z, alpha, o.var_sharpness)
+            loss = rec + o.var_weight * var
+            out["loss/var"] = var.detach()
+        self._step(opt, loss)
+        out["loss/ae"] = loss.detach()
+        return out
+
+    def critic_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Step 2 (one of n_critic): WGAN-GP critic on masked latents; E and alpha constant."""
+        self._train_only(self.critic)
+        with torch.no_grad():
+            z_enc = self.encoder(x) * alpha
+        z_prior = torch.randn_like(z_enc) * alpha
+        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight)
+        self._step(opt, loss)
+        return loss.detach()
+
+    def generator_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Step 3: the encoder tries to fool the critic; E only."""
+        self._train_only(self.encoder)
+        loss = losses.generator_loss(self.critic, self.encoder(x) * alpha)
+        self._step(opt, loss)
+        return loss.detach()
+
+    def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """Step 4: reconstruction + adversarial gap + polarisation; beta only, then beta >= 0."""
+        o = self.cfg.optim
+        self._train_only(self.mask)
+        with torch.no_grad():
+            z = self.encoder(x)
+        a = self.mask.alpha
+        rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
+        h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
+        reg_weight = self.schedule.reg_weight(step)
+        loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, o.mask_rec_weight)
+        self._step(opt, loss)
+        self.mask.clamp_()
+        return {"loss/mask": loss.detach()}
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         o = self.cfg.optim
@@ -112,57 +168,21 @@ class MaskAAE(L.LightningModule):
         x = chunks[0]
         alpha = self.mask.alpha.detach()
 
-        # 1. auto-encoder: reconstruction + variance penalty on (nearly) masked-out codes
-        self.toggle_optimizer(opt_ae)
-        z = self.encoder(x)
-        rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
-        loss_ae = rec
-        if self.uses_mask:
-            var = losses.variance_penalty(z, alpha, o.var_sharpness)
-            loss_ae = rec + o.var_weight * var
-        self._step(opt_ae, loss_ae)
-        self.untoggle_optimizer(opt_ae)
-
-        # 2. critic, n_critic times on fresh batches; encoder and mask held constant
-        self.toggle_optimizer(opt_h)
+        logs = self.autoencoder_step(opt_ae, x, alpha)
         for xc in chunks[1 : 1 + o.n_critic]:
-            with torch.no_grad():
-                z_enc = self.encoder(xc) * alpha
-            z_prior = torch.randn_like(z_enc) * alpha
-            loss_h = losses.critic_loss(self.critic, z_enc, z_prior, o.gp_weight)
-            self._step(opt_h, loss_h)
-        self.untoggle_optimizer(opt_h)
-
-        # 3. encoder as generator
-        self.toggle_optimizer(opt_g)
-        loss_g = losses.generator_loss(self.critic, self.encoder(x) * alpha)
-        self._step(opt_g, loss_g)
-        self.untoggle_optimizer(opt_g)
-
-        # 4. mask: reconstruction + adversarial gap + polarisation, then beta >= 0
-        logs = {"loss/ae": loss_ae, "loss/rec": rec, "loss/critic": loss_h, "loss/gen": loss_g}
+            loss_h = self.critic_step(opt_h, xc, alpha)
+        logs["loss/critic"] = loss_h
+        logs["loss/gen"] = self.generator_step(opt_g, x, alpha)
         if self.uses_mask:
-            (opt_m,) = opt_mask
-            self.toggle_optimizer(opt_m)
-            with torch.no_grad():
-                z = self.encoder(x)
-            a = self.mask.alpha
-            rec_m = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
-            z_prior = torch.randn_like(z)
-            h_enc, h_prior = self.critic(z * a), self.critic(z_prior * a)
-            reg_weight = self.schedule.reg_weight(step)
-            loss_m = losses.mask_loss(rec_m, h_enc, h_prior, a, reg_weight, o.mask_rec_weight)
-            self._step(opt_m, loss_m)
-            self.mask.clamp_()
-            self.untoggle_optimizer(opt_m)
-            logs |= {"loss/mask": loss_m, "loss/var": var, "mask/reg_weight": reg_weight}
+            logs |= self.mask_step(opt_mask[0], x, step)
+        self._train_only(self.encoder, self.decoder, self.critic, self.mask)
 
-        if step % self.cfg.train.log_every == 0:
-            logs |= {"active_dims": float(self.mask.active_dims()),
-                     "lr/ae": opt_ae.param_groups[0]["lr"], "wasserstein": -loss_h.detach()}
-            self.log_dict(logs, prog_bar=False)
-            self.log("active", float(self.mask.active_dims()), prog_bar=True)
-            self.log("rec", rec.detach(), prog_bar=True)
+        if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
+            active = float(self.mask.active_dims())
+            logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"],
+                     "mask/reg_weight": self.schedule.reg_weight(step)}
+            self.log_dict(logs)
+            self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
 
     # ---------------------------------------------------------------- validation
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:

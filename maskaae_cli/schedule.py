@@ -29,7 +29,7 @@ class MaskSchedule:
     def reg_weight(self, step: int) -> float:
         doublings = step // self.double_every if self.double_every > 0 else 0
         # 2**doublings overflows floats long after c_max is reached; cap the exponent.
-        return min(self.c_max, self.c_init * 2.0 ** min(doublings, 1024))
+        return min(self.c_max, self.c_init * 2.0 ** min(doublings, 512))
 
     def lr_factor(self, step: int) -> float:
         return 1.0 / self.lr_drop_factor if step >= self.lr_drop_step else 1.0

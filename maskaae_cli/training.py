@@ -40,7 +40,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         precision=t.precision, logger=CSVLogger(run_dir, name="", version=""),
         callbacks=[ckpt, *callbacks], val_check_interval=min(t.eval_every, t.max_steps),
-        check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=1,
+        check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=t.log_every,
         enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
     )
 

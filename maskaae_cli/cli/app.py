@@ -28,26 +28,26 @@ def _register() -> None:
     from maskaae_cli.cli import train  # noqa: F401, PLC0415
 
 
-def main() -> None:
-    """Entry point: run the app; a UserError becomes one red line and exit code 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: a UserError or a usage error becomes one red line and exit code 2."""
+    try:  # typer >= 0.20 vendors click; older versions use the click package
+        from typer._click import exceptions as click_exceptions
+    except ImportError:
+        from click import exceptions as click_exceptions
+
     _register()
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Abort:
-        err_console.print("[bold red]aborted[/]")
-        sys.exit(130)
-    except KeyboardInterrupt:
+        _fail(str(exc))
+    except click_exceptions.ClickException as exc:
+        _fail(f"{exc.format_message()} (see 'maskaae --help' or 'maskaae COMMAND --help')",
+              exc.exit_code)
+    except (click_exceptions.Abort, KeyboardInterrupt):
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click  # noqa: PLC0415
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    sys.exit(code)

@@ -16,7 +16,7 @@ class SyntheticGenerator(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         dims = [n_true, hidden, hidden, data_dim]
-        self.weights = [torch.randn(i, o, generator=g) / i**0.5 for i, o in zip(dims, dims[1:])]
+        self.weights = [torch.randn(i, o, generator=g) / i**0.5 for i, o in zip(dims, dims[1:], strict=False)]
         self.biases = [0.1 * torch.randn(o, generator=g) for o in dims[1:]]
         z = torch.randn(20_000, n_true, generator=g)
         raw = self._raw(z)
@@ -26,7 +26,7 @@ class SyntheticGenerator(nn.Module):
 
     def _raw(self, z: torch.Tensor) -> torch.Tensor:
         h = z
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = torch.nn.functional.leaky_relu(h, 0.2)

@@ -1,0 +1,29 @@
+import pytest
+
+from maskaae_cli.config import OptimConfig
+from maskaae_cli.schedule import MaskSchedule, reference_period
+
+
+@pytest.mark.parametrize(("m", "t"), [(2, 75), (20, 75), (21, 2362), (32, 3600), (88, 9900), (89, 10000),
+                                      (128, 10000)])
+def test_reference_period(m, t):
+    assert reference_period(m) == t
+
+
+def test_regulariser_doubles_every_period_up_to_its_cap():
+    s = MaskSchedule(c_init=0.0625, c_max=2048, double_every=100, lr_drop_step=500, lr_drop_factor=5)
+    assert s.reg_weight(0) == 0.0625 and s.reg_weight(99) == 0.0625
+    assert s.reg_weight(100) == 0.125 and s.reg_weight(250) == 0.25
+    assert s.reg_weight(10**9) == 2048
+
+
+def test_learning_rate_drop():
+    s = MaskSchedule(c_init=1, c_max=2, double_every=10, lr_drop_step=500, lr_drop_factor=5)
+    assert s.lr_factor(499) == 1.0 and s.lr_factor(500) == pytest.approx(0.2)
+
+
+def test_reference_schedule_from_optim_defaults():
+    s = OptimConfig().mask_schedule(m=32)  # T = 3600
+    assert s.c_init == pytest.approx(2 / 32)
+    assert s.double_every == 4 * 3600 and s.lr_drop_step == 5 * 3600
+    assert s.c_max == 2048

@@ -1,0 +1,88 @@
+"""Each of the four optimiser steps moves only the parameters it owns."""
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from maskaae_cli.model import MaskAAE
+
+
+def snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def changed(model, before):
+    return {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny_config(tmp_path / "run")
+    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    opts = model.configure_optimizers()
+    x = torch.randn(16, 16)
+    return model, opts, x
+
+
+def test_autoencoder_step_moves_encoder_and_decoder_only(setup):
+    model, (opt_ae, *_), x = setup
+    before = snapshot(model)
+    model.autoencoder_step(opt_ae, x, model.mask.alpha.detach())
+    assert changed(model, before) == {"encoder", "decoder"}
+
+
+def test_critic_step_leaves_encoder_decoder_and_mask_untouched(setup):
+    model, (_, opt_h, *_), x = setup
+    before = snapshot(model)
+    model.critic_step(opt_h, x, model.mask.alpha.detach())
+    assert changed(model, before) == {"critic"}
+
+
+def test_generator_step_moves_encoder_only(setup):
+    model, (_, _, opt_g, _), x = setup
+    before = snapshot(model)
+    model.generator_step(opt_g, x, model.mask.alpha.detach())
+    assert changed(model, before) == {"encoder"}
+
+
+def test_mask_step_moves_beta_only_and_keeps_it_nonnegative(setup):
+    model, (*_, opt_m), x = setup
+    with torch.no_grad():
+        model.mask.beta[0] = 1e-5  # a step would push it below zero without the clamp
+    before = snapshot(model)
+    model.mask_step(opt_m, x, step=0)
+    assert changed(model, before) == {"mask"}
+    assert (model.mask.beta >= 0).all()
+
+
+def test_steps_leave_every_parameter_trainable_afterwards(setup):
+    model, (opt_ae, opt_h, opt_g, opt_m), x = setup
+    alpha = model.mask.alpha.detach()
+    model.autoencoder_step(opt_ae, x, alpha)
+    model.mask_step(opt_m, x, 0)
+    model._train_only(model.encoder, model.decoder, model.critic, model.mask)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_wae_has_no_mask_optimiser_and_alpha_one(tmp_path):
+    cfg = tiny_config(tmp_path / "run", model={"model": "wae"})
+    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    assert len(model.configure_optimizers()) == 3
+    assert torch.equal(model.mask.alpha, torch.ones(6))
+    assert model.opt_steps_per_iter == cfg.optim.n_critic + 2
+
+
+def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
+    model, opts, _ = setup
+
+    class FakeTrainer:  # just enough for self.optimizers()
+        optimizers = opts
+
+    model._trainer = FakeTrainer()
+    model.optimizers = lambda: opts
+    model._set_learning_rates(model.schedule.lr_drop_step)
+    o = model.cfg.optim
+    f = 1 / o.lr_drop_factor
+    assert [g.param_groups[0]["lr"] for g in opts] == pytest.approx(
+        [o.lr_ae * f, o.lr_critic, o.lr_gen, o.lr_mask * f])
