@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,37 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dictionary, loaded with ``weights_only=True``."""
+    """The raw checkpoint dictionary, loaded with ``weights_only=True``.
+
+    Anything that is not a maskaae checkpoint (a text file, a truncated or corrupt file, a
+    pickle holding Python objects, a tensor file from another program) raises
+    :class:`UserError` with one line that says what is wrong.
+    """
     p = resolve_checkpoint(path)
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{p} is not a readable maskaae checkpoint ({first[:160]}); "
-                        "it may be truncated, corrupt or from another program") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise UserError(f"{p} holds Python objects besides tensors and was refused (maskaae loads "
+                            "checkpoints with weights_only=True and never runs code from a file): "
+                            "pass a model.ckpt written by 'maskaae train'") from exc
+        raise _unreadable(p, exc) from exc
+    except Exception as exc:  # torch.load reports bad bytes through many exception types
+        raise _unreadable(p, exc) from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise UserError(f"{p} is not a maskaae checkpoint (no state_dict / hyper_parameters): "
                         "pass a model.ckpt written by 'maskaae train'")
     return ckpt
+
+
+def _unreadable(p: Path, exc: BaseException) -> UserError:
+    text = str(exc).strip()
+    first = text.splitlines()[0].split(". ")[0] if text else ""
+    reason = f"{type(exc).__name__}: {first[:120]}" if first else type(exc).__name__
+    return UserError(f"{p} is not a readable maskaae checkpoint ({reason}); it may be truncated, "
+                     "corrupt or from another program")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
@@ -51,8 +70,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
     try:
         model = MaskAAE(hp["config"], tuple(hp["data_shape"]), hp["is_image"])
         model.load_state_dict(ckpt["state_dict"])
-    except (KeyError, RuntimeError, TypeError) as exc:
+        model.step_count = int(ckpt.get("global_step", 0)) // model.opt_steps_per_iter
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UserError(f"{path} does not match this version of maskaae ({type(exc).__name__}): "
                         "retrain, or load it with the maskaae version that wrote it") from exc
-    model.step_count = int(ckpt.get("global_step", 0)) // model.opt_steps_per_iter
     return model.to(device).eval()

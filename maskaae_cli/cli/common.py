@@ -1,0 +1,49 @@
+"""Pieces shared by the commands that read a checkpoint: options, progress bar, data access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from maskaae_cli.errors import UserError
+from maskaae_cli.model import MaskAAE
+
+stderr_console = Console(stderr=True)
+
+CheckpointArg = Annotated[Path, typer.Argument(
+    help="A checkpoint file (.ckpt) or a run folder written by 'maskaae train' (its model.ckpt, "
+         "else checkpoints/last.ckpt).", show_default=False)]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda (cuda:N) or auto (the GPU when there is one).")]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Samples per forward pass; lower it to use "
+                                                  "less memory.")]
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (only on a terminal); yields an ``advance(k)`` callback."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=stderr_console, transient=True,
+                        disable=not (enabled and stderr_console.is_terminal))
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda k: progress.advance(task, k)
+
+
+def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:
+    """The model's dataset (as its config names it), split ``test`` or ``train``."""
+    from maskaae_cli.data import MaskAAEDataModule  # noqa: PLC0415
+
+    if split not in ("test", "train"):
+        raise UserError(f"unknown split {split!r}: use test or train")
+    dm = MaskAAEDataModule(model.cfg.data)
+    dm.setup()
+    data = dm.test_data if split == "test" else dm.train_data
+    assert data is not None
+    return data

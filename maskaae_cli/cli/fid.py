@@ -1,0 +1,95 @@
+"""`maskaae fid`: FID of a trained model's samples against its dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from maskaae_cli.cli.app import app
+from maskaae_cli.cli.common import (
+    BatchSizeOpt,
+    CheckpointArg,
+    DeviceOpt,
+    dataset_split,
+    progress_bar,
+)
+from maskaae_cli.errors import UserError
+
+
+@app.command()
+def fid(
+    checkpoint: CheckpointArg,
+    n: Annotated[int, typer.Option("-n", "--n", min=2, help="Generated samples to compare "
+                                   "(the paper uses 10,000).")] = 10_000,
+    against: Annotated[str, typer.Option(help="Real data to compare with: the dataset's test or "
+                                         "train split.")] = "test",
+    features: Annotated[str, typer.Option(help="Feature space: 'inception' (Inception-v3 pool3, "
+                        "torch-fidelity's TF-Inception port; the standard FID), 'raw' (the data "
+                        "vectors themselves, the paper's measure on synthetic data), or auto: "
+                        "inception for images, raw for vectors.")] = "auto",
+    kid: Annotated[bool, typer.Option("--kid", help="Also compute KID (torch-fidelity's, polynomial "
+                   "kernel, 100 subsets of up to 1000).")] = False,
+    prc: Annotated[bool, typer.Option("--prc", help="Also compute precision, recall and their "
+                   "F-score (torch-fidelity's, 3 nearest neighbours, on the same features).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (fid, n, features, "
+                       "dataset, against, checkpoint, steps, active_dims, ...) instead of the "
+                       "plain number.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the prior draws.")] = 0,
+    batch_size: BatchSizeOpt = 500,
+    device: DeviceOpt = "auto",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Folder for the cached real-data "
+                         "statistics. (default: ~/.cache/maskaae/fid-stats, or "
+                         "$MASKAAE_CACHE_DIR/fid-stats)", show_default=False)] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse and write the cached real-data statistics "
+                     "(never used for --features raw, which is cheap).")] = True,
+    inception_weights: Annotated[Optional[Path], typer.Option(help="Inception weights file to use "
+                                 "instead of torch.hub's cache (for machines without internet).",
+                                 show_default=False)] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on a terminal.")] = True,
+) -> None:
+    """Generate N samples and print their FID against the dataset's test (or train) split.
+
+    Example: maskaae fid runs/mnist --json
+    """
+    from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
+    from maskaae_cli.devices import resolve_device  # noqa: PLC0415
+    from maskaae_cli.metrics import fid as fid_metrics  # noqa: PLC0415
+    from maskaae_cli.metrics import stats_cache  # noqa: PLC0415
+    from maskaae_cli.metrics.features import INCEPTION, build_feature_space  # noqa: PLC0415
+    from maskaae_cli.sampling import sample_batches  # noqa: PLC0415
+
+    if against not in ("test", "train"):
+        raise UserError(f"--against {against!r}: use test or train")
+    dev = resolve_device(device)
+    model = load_model(checkpoint, dev)
+    name = features if features != "auto" else (INCEPTION if model.is_image else "raw")
+    if name != "raw" and not model.is_image:
+        raise UserError(f"--features {name} needs an image model; this one makes vectors: use raw")
+    dataset = model.cfg.data.dataset
+    space = build_feature_space(name, dev, inception_weights)  # fails fast when weights are missing
+    real = dataset_split(model, against)
+    cache_path = None
+    if cache and name != "raw":
+        cache_path = stats_cache.cache_file(cache_dir or stats_cache.default_cache_dir(), dataset,
+                                            against, space.name)
+    need_features = kid or prc
+    side = fid_metrics.cached_real(real, cache_path, need_features)
+    if side is None:
+        with progress_bar(f"{against} features", len(real), progress) as advance:
+            side = fid_metrics.compute_real(real, space, batch_size, cache_path, need_features, advance)
+    with progress_bar("generating", n, progress) as advance:
+        fake = fid_metrics.extract(space, sample_batches(model, n, seed, batch_size, dev), advance)
+    result = fid_metrics.compare(fake, side, space.name, kid, prc)
+    if not as_json:
+        typer.echo(f"{result.fid:.6g}")
+        return
+    record = {**result.to_dict(), "dataset": dataset, "against": against,
+              "checkpoint": str(resolve_checkpoint(checkpoint)), "steps": model.step_count,
+              "model": model.cfg.model.model, "m": model.latent_dim,
+              "active_dims": model.mask.active_dims(), "seed": seed}
+    if cache_path is not None:
+        record["stats_cache"] = str(cache_path)
+    typer.echo(json.dumps(record, indent=2))
