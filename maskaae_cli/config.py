@@ -49,9 +49,9 @@ class ModelConfig:
     model: str = "maae"  # "maae" or "wae" (the same nets with no mask)
     m: int = 32
     arch: str = "auto"  # "mlp", "conv" or "auto" (by data shape)
-    hidden: int = 256  # MLP width (the reference MNIST nets use 1024)
+    hidden: int = 128  # MLP width (the reference MNIST nets use 1024)
     depth: int = 3  # MLP hidden layers (the reference uses 4)
-    critic_hidden: int = 256
+    critic_hidden: int = 128
     critic_depth: int = 3
     conv_channels: int = 64  # conv nets: channels of the first layer
     beta_init_max: float = 5.0
@@ -79,6 +79,7 @@ class OptimConfig:
     reg_double_periods: float = 4.0  # c doubles every this many T
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
+    mask_start: int = 0  # the mask learns from this step on (0: from the start, as the reference)
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)

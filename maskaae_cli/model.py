@@ -93,10 +93,11 @@ class MaskAAE(L.LightningModule):
         factor = self.schedule.lr_factor(step)
         o = self.cfg.optim
         opts = self.optimizers()
-        targets = [(opts[0], o.lr_ae)] + ([(opts[3], o.lr_mask)] if self.uses_mask else [])
-        for opt, base in targets:
+        mask_lr = o.lr_mask * factor if step >= o.mask_start else 0.0  # warm-up: mask frozen
+        targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
+        for opt, lr in targets:
             for group in opt.param_groups:
-                group["lr"] = base * factor
+                group["lr"] = lr
 
     def _train_only(self, *modules: nn.Module) -> None:
         """Let gradients reach only ``modules``' parameters (saves the others' weight gradients)."""

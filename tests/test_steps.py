@@ -86,3 +86,18 @@ def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
     f = 1 / o.lr_drop_factor
     assert [g.param_groups[0]["lr"] for g in opts] == pytest.approx(
         [o.lr_ae * f, o.lr_critic, o.lr_gen, o.lr_mask * f])
+
+
+def test_mask_warmup_freezes_beta_then_releases_it(setup):
+    model, opts, _ = setup
+    model.cfg.optim.mask_start = 100
+
+    class FakeTrainer:
+        optimizers = opts
+
+    model._trainer = FakeTrainer()
+    model.optimizers = lambda: opts
+    model._set_learning_rates(99)
+    assert opts[3].param_groups[0]["lr"] == 0.0 and opts[0].param_groups[0]["lr"] > 0
+    model._set_learning_rates(100)
+    assert opts[3].param_groups[0]["lr"] == model.cfg.optim.lr_mask
