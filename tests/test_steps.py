@@ -100,4 +100,6 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
     model._set_learning_rates(99)
     assert opts[3].param_groups[0]["lr"] == 0.0 and opts[0].param_groups[0]["lr"] > 0
     model._set_learning_rates(100)
-    assert opts[3].param_groups[0]["lr"] == model.cfg.optim.lr_mask
+    expected = model.cfg.optim.lr_mask * model.schedule.lr_factor(100)
+    assert opts[3].param_groups[0]["lr"] == pytest.approx(expected)
+    assert opts[3].param_groups[0]["lr"] > 0
