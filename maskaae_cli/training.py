@@ -51,10 +51,10 @@ def train(cfg: Config) -> dict[str, Any]:
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
     run_dir = prepare_run_dir(t.out, t.overwrite)
     write_run_record(run_dir, cfg.to_dict())
-    L.seed_everything(t.seed, workers=True, verbose=False)
-    dm, model = build(cfg)
 
     history = MaskHistory(run_dir, every=max(1, min(t.log_every, t.max_steps // 200 or 1)))
     callbacks: list[L.Callback] = [history]

@@ -29,7 +29,22 @@ def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> Config:
 @app.command()
 def train(
     dataset: Annotated[Optional[str], typer.Option(help="synthetic (default; no download), mnist, "
-                       "fashion-mnist, cifar10, celeba, or folder:PATH for your own images.")] = None,
+                       "fashion-mnist, cifar10, celeba, folder:PATH for your own png/jpg images, or "
+                       "idx:PATH for MNIST-format IDX files.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder that holds (or receives) the "
+                        "downloaded datasets; put a local CelebA (img_align_celeba.zip or folder) "
+                        "under DATA_DIR/celeba. (default: $MASKAAE_DATA, else "
+                        "~/.cache/maskaae/data)")] = None,
+    download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Download a "
+                        "missing dataset (MNIST, Fashion-MNIST, CIFAR-10, CelebA); with --no-download "
+                        "a missing one is an error that names the files to fetch. "
+                        "(default: download)")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="folder: and CelebA images: resize to "
+                          "this many pixels a side (conv nets take 32 or 64). (default: 64)")] = None,
+    celeba_crop: Annotated[Optional[int], typer.Option(help="CelebA: side of the centre square "
+                           "cropped before resizing (the reference 'celeba140'). (default: 140)")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes; the data "
+                           "sits in memory, so 0 is usually fastest. (default: 0)")] = None,
     m: Annotated[Optional[int], typer.Option("--m", help="Latent size to start from; the mask "
                  "switches off what the data does not need. (default: 32)")] = None,
     model: Annotated[Optional[str], typer.Option(help="maae (with the mask) or wae (the same nets, "
@@ -69,7 +84,9 @@ def train(
     Example: maskaae train --dataset synthetic --n-true 8 --m 32 --out runs/syn8
     """
     cfg = build_config(recipe, {
-        "data": {"dataset": dataset, "n_true": n_true, "data_dim": data_dim},
+        "data": {"dataset": dataset, "n_true": n_true, "data_dim": data_dim,
+                 "data_dir": str(data_dir) if data_dir else None, "download": download,
+                 "image_size": image_size, "celeba_crop": celeba_crop, "num_workers": num_workers},
         "model": {"m": m, "model": model, "arch": arch},
         "optim": {"batch_size": batch_size},
         "train": {"max_steps": max_steps, "seed": seed, "out": str(out) if out else None,
