@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,15 @@ from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
+
+
+def _quiet_lightning() -> None:
+    """Drop Lightning messages that do not apply to maskaae runs (they drown the progress display)."""
+    for pattern in (".*exists and is not empty.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                    ".*manual optimization and every_n_train_steps.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage())
 
 
 def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
@@ -48,6 +59,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
 def train(cfg: Config) -> dict[str, Any]:
     """Train one model as ``cfg`` says and return its summary (also written to summary.json)."""
     cfg.validate()
+    _quiet_lightning()
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
