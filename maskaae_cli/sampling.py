@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from maskaae_cli.data.loading import as_float
 from maskaae_cli.model import MaskAAE
 
 Progress = Callable[[int], None]
@@ -61,11 +62,6 @@ def generate(model: MaskAAE, n: int, seed: int = 0, batch_size: int = 1000,
         if progress:
             progress(len(batch))
     return torch.cat(out)
-
-
-def as_float(data: torch.Tensor) -> torch.Tensor:
-    """Dataset tensors as the model sees them: uint8 images scaled to [0, 1], vectors as they are."""
-    return data.float().div(255.0) if data.dtype == torch.uint8 else data.float()
 
 
 def reconstruct(model: MaskAAE, data: torch.Tensor, batch_size: int = 1000,

@@ -20,6 +20,7 @@ from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
+from maskaae_cli.sampling import generate
 
 
 def _quiet_lightning() -> None:
@@ -94,9 +95,9 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
         "wall_seconds": round(wall, 2), "steps_per_second": round(model.iteration / wall, 2),
     }
     if not dm.is_image:
-        g = torch.Generator(device=model.device).manual_seed(cfg.train.seed)
-        test = dm.test_data
-        fake = model.sample(min(cfg.train.eval_samples, 10_000), generator=g).flatten(1)
+        test = dm.test_data  # the same draws as `maskaae fid RUN --seed SEED`
+        fake = generate(model, min(cfg.train.eval_samples, 10_000), seed=cfg.train.seed,
+                        device=model.device).flatten(1)
         summary["frechet_distance"] = frechet_distance(fake, test)
         summary["frechet_against"] = f"test split ({len(test)} vectors, {len(fake)} generated)"
     summary["test_reconstruction"] = float(sum(

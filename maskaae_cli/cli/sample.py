@@ -16,6 +16,7 @@ from maskaae_cli.cli.common import (
     dataset_split,
     progress_bar,
 )
+from maskaae_cli.data.loading import as_float
 from maskaae_cli.errors import UserError
 
 console = Console()
@@ -62,7 +63,7 @@ def sample(
         originals = data[:n]
         with progress_bar("reconstructing", n, progress) as advance:
             recs = sampling.reconstruct(model, originals, batch_size, dev, advance)
-        sample_io.write_pairs(path, sampling.as_float(originals), recs, nrow)
+        sample_io.write_pairs(path, as_float(originals), recs, nrow)
         console.print(f"wrote {n} test examples and their reconstructions to {path}")
         return
     with progress_bar("sampling", n, progress) as advance:

@@ -6,6 +6,11 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 
+def as_float(data: torch.Tensor) -> torch.Tensor:
+    """Dataset tensors as the model sees them: uint8 images scaled to [0, 1], vectors as they are."""
+    return data.float().div_(255.0) if data.dtype == torch.uint8 else data
+
+
 class TensorImages(Dataset):
     """A tensor of samples indexed by a whole list of indices at once.
 
@@ -19,8 +24,7 @@ class TensorImages(Dataset):
         return len(self.data)
 
     def __getitem__(self, index: list[int] | int) -> torch.Tensor:
-        x = self.data[index]
-        return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+        return as_float(self.data[index])
 
 
 def batch_loader(data: torch.Tensor, batch_size: int, *, shuffle: bool, num_samples: int | None = None,

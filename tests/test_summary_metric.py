@@ -1,0 +1,14 @@
+"""summary.json's Frechet distance is the number `maskaae fid` gives for the same run and seed."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+def test_summary_frechet_matches_fid_command(trained_run, capsys):
+    summary = json.loads((trained_run / "summary.json").read_text())
+    code, out, err = run_cli(["fid", trained_run, "--n", "128", "--seed", str(summary["seed"]), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["fid"] == pytest.approx(summary["frechet_distance"], rel=1e-9)
