@@ -7,6 +7,7 @@ each holding a subset of the fields below; anything it does not name keeps its d
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,30 @@ class OptimConfig:
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
     mask_start: int = 0  # the mask learns from this step on (0: from the start, as the reference)
+    # "reference": c doubles every reg_double_periods * T from step 0, rates drop at lr_drop_periods * T.
+    # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
+    # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
+    schedule: str = "reference"
+    ramp_start_fraction: float = 0.6
+    ramp_end_fraction: float = 0.75
+    lr_drop_fraction: float = 0.75
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)
 
-    def mask_schedule(self, m: int) -> MaskSchedule:
+    def mask_schedule(self, m: int, max_steps: int) -> MaskSchedule:
+        c_init = self.reg_c_init if self.reg_c_init is not None else 2.0 / m
+        if self.schedule == "budget":
+            start = round(self.ramp_start_fraction * max_steps)
+            end = round(self.ramp_end_fraction * max_steps)
+            doublings = max(1, math.ceil(math.log2(max(self.reg_c_max / c_init, 2.0))))
+            return MaskSchedule(c_init=c_init, c_max=self.reg_c_max, ramp_start=start,
+                                double_every=max(1, (end - start) // doublings),
+                                lr_drop_step=round(self.lr_drop_fraction * max_steps),
+                                lr_drop_factor=self.lr_drop_factor)
         t = self.period(m)
         return MaskSchedule(
-            c_init=self.reg_c_init if self.reg_c_init is not None else 2.0 / m,
+            c_init=c_init,
             c_max=self.reg_c_max,
             double_every=max(1, round(self.reg_double_periods * t)),
             lr_drop_step=round(self.lr_drop_periods * t),
@@ -169,6 +186,10 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        if o.schedule not in ("reference", "budget"):
+            raise UserError(f"unknown optim.schedule {o.schedule!r}: use reference or budget")
+        if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
+            raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
         if m.rec_loss not in ("auto", "bce", "mse"):
             raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
 
