@@ -39,15 +39,18 @@ def main(argv: list[str] | None = None) -> None:
 
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer turns Ctrl-C into a returned 130
     except UserError as exc:
         _fail(str(exc))
     except click_exceptions.ClickException as exc:
         _fail(f"{exc.format_message()} (see 'maskaae --help' or 'maskaae COMMAND --help')",
               exc.exit_code)
     except (Abort, KeyboardInterrupt):
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+        code = 130
+    if isinstance(code, int) and code:
+        if code == 130:
+            err_console.print("[bold red]interrupted[/]")
+        sys.exit(code)
 
 
 def _fail(message: str, code: int = 2) -> None:

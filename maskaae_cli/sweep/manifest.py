@@ -59,7 +59,8 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
         diff = _first_difference(old.get("identity"), ident)
         if diff:
             key, was, now = diff
-            raise UserError(f"{sweep_dir} holds a sweep made with other training options ({key}: "
+            raise UserError(f"{sweep_dir} holds a sweep made with other training options "
+                            f"({key.removeprefix('config.')}: "
                             f"{json.dumps(was)} there, {json.dumps(now)} here): repeat its options "
                             f"(see {path}) or choose another --out")
         known = [RunSpec(r["seed"], r["m"], r["model"]) for r in old.get("runs", [])]
