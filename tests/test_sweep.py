@@ -288,6 +288,17 @@ def test_cli_passes_train_options_to_every_run(tmp_path, capsys, monkeypatch):
     assert "wae" in stdout and "cost:" in stdout and "results.csv" in stdout
 
 
+def test_failed_run_is_reported_with_its_reason_and_exit_1(tmp_path, capsys, monkeypatch):
+    trainer = FakeTrainer(fail={"wae-m2-s0"})
+    monkeypatch.setattr(SubprocessRunner, "__call__", lambda self, job, slot: trainer(job, slot))
+    out = tmp_path / "sw"
+    code, stdout, err = run_cli(["sweep-m", "--m", "2", "--out", out, "--no-progress"], capsys)
+    assert code == 1
+    assert "failed wae-m2-s0" in err and "train: boom" in err and "1 failed: re-run" in stdout
+    rows = {r["model"]: r for r in read_csv(out / "results.csv")}
+    assert rows["wae"]["status"] == "failed" and rows["maae"]["status"] == "done"
+
+
 def test_interrupt_gives_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     def interrupted(self, job, slot):
         raise KeyboardInterrupt

@@ -77,17 +77,20 @@ def sweep_m(
     Re-running the same command skips finished runs, retrains unfinished ones (their run folder only)
     and re-measures trained runs whose metric failed; results.csv is rewritten after every finished
     run, so an interrupted sweep loses no finished result. More m values, models or seeds can join an
-    existing sweep folder; other training options cannot (use another --out).
+    existing sweep folder; other training options cannot (use another --out). The exit code is 1 when
+    a run failed (its one-line reason is in results.csv, its output in DIR/logs/).
 
     Example: maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --seeds 0,1 --jobs 2 --out runs/fig4a
     """
     from maskaae_cli.sweep.command import SweepOptions, run_command  # noqa: PLC0415
 
-    run_command(SweepOptions(m=m, models=models, seeds=seeds, out=out, jobs=jobs, threads=threads,
-                             fid_n=fid_n, inception_weights=inception_weights, dry_run=dry_run,
-                             progress=progress, train_options=train_options,
-                             train_args=passthrough_args(ctx, train_options)),
-                console, stderr_console)
+    rows = run_command(SweepOptions(m=m, models=models, seeds=seeds, out=out, jobs=jobs, threads=threads,
+                                    fid_n=fid_n, inception_weights=inception_weights, dry_run=dry_run,
+                                    progress=progress, train_options=train_options,
+                                    train_args=passthrough_args(ctx, train_options)),
+                       console, stderr_console)
+    if any(row.status == "failed" for row in rows):
+        raise typer.Exit(1)
 
 
 def passthrough_args(ctx: typer.Context, values: dict[str, Any]) -> list[str]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +85,23 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
             f"{cost['wall_ratio']:.2f}x the wall time, {cost['steps_ratio']:.2f}x the steps"]
 
 
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM acts as Ctrl-C while the sweep runs, so its training subprocesses are stopped too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(opts: SweepOptions, console: Console, status_console: Console,
                 run_one: JobFn | None = None) -> list[RunResult]:
     """`maskaae sweep-m`: plan, run (``run_one`` replaces the real trainer in tests), report."""
@@ -100,8 +121,9 @@ def run_command(opts: SweepOptions, console: Console, status_console: Console,
     where = f"{len(gpus)} GPU(s)" if gpus else f"{slots[0].threads} CPU thread(s) each"
     status_console.print(f"sweep-m: {len(sweep.grid)} runs, {len(slots)} at a time, {where}; "
                          f"folder {opts.out}", highlight=False)
-    rows, cost = run_sweep(sweep, slots, run_one or runner, status_console, opts.progress,
-                           on_interrupt=runner.stop if run_one is None else None)
+    with sigterm_interrupts():
+        rows, cost = run_sweep(sweep, slots, run_one or runner, status_console, opts.progress,
+                               on_interrupt=runner.stop if run_one is None else None)
     console.print(results_table(rows, f"sweep-m {opts.out}"))
     for line in cost_lines(cost):
         console.print(line, highlight=False, soft_wrap=True)

@@ -162,7 +162,8 @@ def run_sweep(sweep: Sweep, slots: list[Slot], run_one: JobFn, console: Console,
                 rows[job.spec] = row
                 save(sweep, rows)
                 display.advance(task)
-                display.console.print(finished_line(row, outcome.seconds), highlight=False)
+                display.console.print(finished_line(row, outcome.seconds), highlight=False,
+                                      soft_wrap=True)
 
             execute(jobs, slots, run_one, on_done, on_interrupt)
         cost = save(sweep, rows)
