@@ -71,8 +71,12 @@ def sweep_m(
                         "display (a line per finished run is printed either way).")] = True,
     **train_options: Any,
 ) -> None:
-    """Train every (model, m, seed), measure each with the metric of 'maskaae fid', and tabulate and
-    plot the metric and the active dimensions against m (the paper's Figure 4a).
+    """The latent-size study: train every (model, m, seed), measure each as 'maskaae fid' does, plot.
+
+    Writes results.csv / results.json (one row per run) and sweep.png / sweep.svg: the metric against
+    m for each model (mean and min-max band over the seeds) and MaskAAE's active dimensions against m,
+    with the diagonal and the true n (the paper's Figure 4a); prints a table and the cost of the WAE
+    search over m against one MaskAAE run at the largest m.
 
     Re-running the same command skips finished runs, retrains unfinished ones (their run folder only)
     and re-measures trained runs whose metric failed; results.csv is rewritten after every finished
