@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -13,6 +13,27 @@ from maskaae_cli.cli.app import app
 from maskaae_cli.config import Config, load_recipe
 
 console = Console()
+
+
+# Which config section each train option sets (the option name is the field name).
+OPTION_SECTIONS = {
+    **dict.fromkeys(("dataset", "n_true", "data_dim", "data_dir", "download", "image_size",
+                     "celeba_crop", "num_workers"), "data"),
+    **dict.fromkeys(("m", "model", "arch"), "model"),
+    "batch_size": "optim",
+    **dict.fromkeys(("max_steps", "seed", "out", "eval_every", "log_every", "ckpt_every",
+                     "accelerator", "threads", "overwrite", "progress"), "train"),
+}
+
+
+def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{section: {field: value}} from train option values (paths become strings; others pass)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, value in options.items():
+        if name in OPTION_SECTIONS:
+            overrides.setdefault(OPTION_SECTIONS[name], {})[name] = (
+                str(value) if isinstance(value, Path) else value)
+    return overrides
 
 
 def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> Config:
@@ -83,17 +104,8 @@ def train(
 
     Example: maskaae train --dataset synthetic --n-true 8 --m 32 --out runs/syn8
     """
-    cfg = build_config(recipe, {
-        "data": {"dataset": dataset, "n_true": n_true, "data_dim": data_dim,
-                 "data_dir": str(data_dir) if data_dir else None, "download": download,
-                 "image_size": image_size, "celeba_crop": celeba_crop, "num_workers": num_workers},
-        "model": {"m": m, "model": model, "arch": arch},
-        "optim": {"batch_size": batch_size},
-        "train": {"max_steps": max_steps, "seed": seed, "out": str(out) if out else None,
-                  "eval_every": eval_every, "log_every": log_every, "ckpt_every": ckpt_every,
-                  "accelerator": accelerator, "threads": threads,
-                  "overwrite": overwrite or None, "progress": progress},
-    })
+    options = {**locals(), "overwrite": overwrite or None}
+    cfg = build_config(recipe, config_overrides(options))
     from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
 
     summary = run_training(cfg)
