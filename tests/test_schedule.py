@@ -22,8 +22,13 @@ def test_learning_rate_drop():
     assert s.lr_factor(499) == 1.0 and s.lr_factor(500) == pytest.approx(0.2)
 
 
-def test_reference_schedule_from_optim_defaults():
-    s = OptimConfig().mask_schedule(m=32, max_steps=500_000)  # T = 3600
+def test_reference_schedule_from_the_reference_recipe():
+    from maskaae_cli.config import Config, load_recipe
+
+    cfg = Config.from_dict(load_recipe("synthetic-reference"))
+    assert cfg.optim.lr_mask == pytest.approx(5e-4) and cfg.optim.mask_rec_weight == 1000
+    assert cfg.optim.mask_start == 0
+    s = cfg.optim.mask_schedule(m=32, max_steps=cfg.train.max_steps)  # T = 3600
     assert s.c_init == pytest.approx(2 / 32)
     assert s.double_every == 4 * 3600 and s.lr_drop_step == 5 * 3600
     assert s.c_max == 2048

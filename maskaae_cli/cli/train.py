@@ -75,7 +75,7 @@ def train(
     data_dim: Annotated[Optional[int], typer.Option(help="Synthetic data: dimension d of x. "
                         "(default: 128)")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Training iterations (each one: auto-"
-                         "encoder, n_critic critic, encoder and mask steps). (default: 20000)")] = None,
+                         "encoder, n_critic critic, encoder and mask steps). (default: 12000)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size per step and per "
                           "device. (default: 64)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed gives the same "
@@ -87,7 +87,7 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help="Nets: mlp, conv, or auto (by data shape). "
                     "(default: auto)")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Evaluate (validation error, Frechet "
-                          "distance on vectors) every this many steps. (default: 2000)")] = None,
+                          "distance on vectors) every this many steps. (default: 1000)")] = None,
     log_every: Annotated[Optional[int], typer.Option(help="Log losses and the mask every this many "
                          "steps. (default: 50)")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "
