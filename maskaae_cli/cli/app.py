@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_exceptions.ClickException as exc:
         _fail(f"{exc.format_message()} (see 'maskaae --help' or 'maskaae COMMAND --help')",
               exc.exit_code)
-    except (click_exceptions.Abort, KeyboardInterrupt):
+    except (getattr(click_exceptions, "Abort", KeyboardInterrupt), KeyboardInterrupt):  # typer 0.20+
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,8 +12,10 @@ from rich.table import Table
 
 from maskaae_cli.cli.app import app
 from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.errors import UserError
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> Config:
@@ -56,7 +59,8 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Training iterations (each one: auto-"
                          "encoder, n_critic critic, encoder and mask steps). (default: 20000)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size per step and per "
-                          "device. (default: 64)")] = None,
+                          "device: the global batch is batch-size x devices x nodes (DDP averages "
+                          "their gradients). (default: 64)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed gives the same "
                     "run on the same machine. (default: 0)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder for the checkpoint, config, "
@@ -71,8 +75,34 @@ def train(
                          "steps. (default: 50)")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "
                           "many steps. (default: 5000)")] = None,
+    gpus: Annotated[Optional[int], typer.Option(min=1, help="Train on N GPUs of this machine "
+                    "(shorthand for --accelerator gpu --devices N; DDP when N > 1).")] = None,
     accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto. "
                            "(default: auto)")] = None,
+    devices: Annotated[Optional[str], typer.Option(help="Devices per node: a count, a list of ids "
+                       "(0,1) or auto. Several devices train with DDP; '--accelerator cpu --devices "
+                       "2' runs two CPU processes (gloo). (default: auto)")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="Machines; start the same command on each "
+                         "(torchrun or SLURM srun set the ranks). (default: 1)")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto or ddp (DDP with the unused-"
+                        "parameter search the four optimisers need). (default: auto)")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="32, bf16-mixed or 16-mixed (16-mixed "
+                         "needs a GPU). (default: 32)")] = None,
+    logger: Annotated[Optional[str], typer.Option(help="csv (metrics.csv only), tensorboard (also "
+                      "event files under RUN/tensorboard) or wandb (also a W&B run; "
+                      "WANDB_MODE=offline needs no account). (default: csv)")] = None,
+    wandb_project: Annotated[Optional[str], typer.Option(help="W&B project. "
+                             "(default: maskaae)")] = None,
+    wandb_entity: Annotated[Optional[str], typer.Option(help="W&B team or user. "
+                            "(default: yours)")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="Name shown in W&B. "
+                        "(default: the run folder's name)")] = None,
+    tags: Annotated[Optional[list[str]], typer.Option("--tags", help="W&B tags; repeat the option "
+                    "or separate with commas.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run: its folder "
+                      "(its newest checkpoint) or a .ckpt file. The run keeps its config; only "
+                      "--max-steps, logging/checkpoint intervals and hardware options may change.",
+                      show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. "
                        "(default: torch's choice)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder "
@@ -82,8 +112,13 @@ def train(
     """Train a MaskAAE (or the WAE baseline) and write a run folder.
 
     Example: maskaae train --dataset synthetic --n-true 8 --m 32 --out runs/syn8
+
+    Several GPUs: maskaae train --recipe cifar10 --gpus 4 --out runs/c10 (--batch-size is per
+    GPU). Ctrl+C or SIGTERM saves RUN/checkpoints/last.ckpt; continue with
+    maskaae train --resume RUN.
     """
-    cfg = build_config(recipe, {
+    hardware = hardware_options(gpus, accelerator, devices, strategy)
+    overrides = {
         "data": {"dataset": dataset, "n_true": n_true, "data_dim": data_dim,
                  "data_dir": str(data_dir) if data_dir else None, "download": download,
                  "image_size": image_size, "celeba_crop": celeba_crop, "num_workers": num_workers},
@@ -91,13 +126,58 @@ def train(
         "optim": {"batch_size": batch_size},
         "train": {"max_steps": max_steps, "seed": seed, "out": str(out) if out else None,
                   "eval_every": eval_every, "log_every": log_every, "ckpt_every": ckpt_every,
-                  "accelerator": accelerator, "threads": threads,
-                  "overwrite": overwrite or None, "progress": progress},
-    })
+                  "threads": threads, "overwrite": overwrite or None, "progress": progress,
+                  **hardware, "num_nodes": num_nodes, "precision": precision, "logger": logger,
+                  "wandb_project": wandb_project, "wandb_entity": wandb_entity, "run_name": run_name,
+                  "tags": ",".join(tags) if tags else None},
+    }
+    from maskaae_cli.resume import find_resume_point, resume_command, resume_config  # noqa: PLC0415
+    from maskaae_cli.signals import TrainingInterrupted  # noqa: PLC0415
     from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
 
-    summary = run_training(cfg)
-    print_summary(summary, cfg.train.out)
+    point = None
+    if resume is not None:
+        if recipe:
+            raise UserError("--recipe cannot be used with --resume (the run keeps its config)")
+        point = find_resume_point(resume)
+        cfg = resume_config(point, {s: {k: v for k, v in f.items() if k != "progress"}
+                                    for s, f in overrides.items()})
+        cfg.train.progress = progress
+        if _is_rank_zero():
+            err_console.print(f"resuming {point.run_dir} at iteration {point.iteration} of "
+                              f"{cfg.train.max_steps} from {point.checkpoint}", highlight=False,
+                              soft_wrap=True)
+    else:
+        cfg = build_config(recipe, overrides)
+    try:
+        summary = run_training(cfg, resume=point)
+    except TrainingInterrupted as stop:
+        if stop.is_global_zero:
+            err_console.print(f"{stop.signal_name}: stopped after iteration {stop.iteration} of "
+                              f"{cfg.train.max_steps}; checkpoint saved to {stop.checkpoint}",
+                              highlight=False, soft_wrap=True)
+            err_console.print(f"resume with: {resume_command(Path(cfg.train.out))}", highlight=False,
+                              soft_wrap=True)
+        sys.exit(stop.exit_code)
+    if summary is not None:
+        print_summary(summary, cfg.train.out)
+
+
+def hardware_options(gpus: Optional[int], accelerator: Optional[str], devices: Optional[str],
+                     strategy: Optional[str]) -> dict[str, Optional[str]]:
+    """--gpus N as --accelerator gpu --devices N (--strategy ddp when N > 1)."""
+    if gpus is None:
+        return {"accelerator": accelerator, "devices": devices, "strategy": strategy}
+    if accelerator not in (None, "gpu", "cuda") or devices is not None:
+        raise UserError("--gpus N already sets --accelerator gpu and --devices N: give one or the other")
+    return {"accelerator": "gpu", "devices": str(gpus),
+            "strategy": strategy or ("ddp" if gpus > 1 else None)}
+
+
+def _is_rank_zero() -> bool:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # noqa: PLC0415
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def print_summary(summary: dict, out: str) -> None:
