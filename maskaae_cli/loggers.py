@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,8 @@ def build_loggers(cfg: Config, run_dir: Path, resume_step: int | None = None,
 
 
 def new_wandb_id() -> str:
-    import wandb  # noqa: PLC0415  (only W&B runs need it)
-
-    return wandb.util.generate_id()
+    """A fresh W&B run id (8 lowercase hex characters, as W&B's own ids)."""
+    return secrets.token_hex(4)
 
 
 def read_logger_record(run_dir: Path) -> dict[str, Any]:
@@ -132,7 +132,7 @@ class DashboardLogging(L.Callback):
                      for n, opt in zip(names, module.optimizers(), strict=True)}
             module.log_dict(logs)
         if step % self.image_every == 0 and trainer.is_global_zero:
-            self.log_images(trainer, module, step)
+            self.log_images(trainer, module, step - 1)  # Lightning's logging step: the 0-based batch
 
     def log_images(self, trainer: L.Trainer, module: MaskAAE, step: int) -> None:
         from maskaae_cli.plots import mask_heatmap_image  # noqa: PLC0415

@@ -86,8 +86,8 @@ def train(
                          "(torchrun or SLURM srun set the ranks). (default: 1)")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto or ddp (DDP with the unused-"
                         "parameter search the four optimisers need). (default: auto)")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="32, bf16-mixed or 16-mixed (16-mixed "
-                         "needs a GPU). (default: 32)")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="32, bf16-mixed (recent GPUs and CPUs) "
+                         "or 16-mixed (GPUs). (default: 32)")] = None,
     logger: Annotated[Optional[str], typer.Option(help="csv (metrics.csv only), tensorboard (also "
                       "event files under RUN/tensorboard) or wandb (also a W&B run; "
                       "WANDB_MODE=offline needs no account). (default: csv)")] = None,
