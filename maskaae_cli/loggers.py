@@ -60,7 +60,8 @@ class KeepingCSVLogger(CSVLogger):
     """metrics.csv in the run folder itself, continued (not replaced) when a run resumes."""
 
     def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
-        super().__init__(run_dir, name="", version="")
+        # written at every logging step, so a hard kill loses no row the checkpoint covers
+        super().__init__(run_dir, name="", version="", flush_logs_every_n_steps=1)
         self._resume_step = resume_step
 
     @property
