@@ -115,7 +115,7 @@ def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp
     assert float(final["lr/ae"]) < 5e-4 and float(final["mask/reg_weight"]) > 2 / 6  # it moved
 
 
-def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_path):
+def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_path, monkeypatch):
     sections = {"train": {"max_steps": 20, "log_every": 5, "eval_every": 10, "ckpt_every": 100}}
     out, reference = tmp_path / "run", tmp_path / "reference"
     with pytest.raises(TrainingInterrupted) as stop:
@@ -123,10 +123,18 @@ def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_p
     assert (stop.value.iteration, stop.value.signal_name, stop.value.exit_code) == (10, "SIGINT", 130)
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
 
+    loads, real_load = [], torch.load
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
     point = find_resume_point(out)
     assert point.iteration == 10 and point.checkpoint == out / "checkpoints" / "last.ckpt"
     states = OptimizerStates()
     train(resume_config(point, {}), resume=point, extra_callbacks=[states])
+    assert len(loads) >= 2 and all(w is True for w in loads)  # ours and Lightning's restore
     assert len(states.states) == 4  # every optimiser's running averages came back
     for restored, saved in zip(states.states, ckpt["optimizer_states"], strict=True):
         assert restored["state"].keys() == saved["state"].keys() and saved["state"]
@@ -171,6 +179,15 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert_one_line_error(code, err, "--m cannot change when resuming")
     code, _, err = run_cli(["train", "--resume", run], capsys)
     assert_one_line_error(code, err, "already completed 4 of --max-steps 4", "larger --max-steps")
+
+
+def test_resume_refuses_a_checkpoint_holding_python_objects(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Path("/etc")},
+               run / "checkpoints" / "last.ckpt")
+    code, _, err = run_cli(["train", "--resume", run], capsys)
+    assert_one_line_error(code, err, "refused", "weights_only=True")
 
 
 def test_resuming_a_finished_run_keeps_its_earlier_final_files(tmp_path, capsys):
