@@ -182,8 +182,9 @@ def _is_rank_zero() -> bool:
 
 def print_summary(summary: dict, out: str) -> None:
     table = Table(title=f"run {out}", show_header=False)
-    for key in ("model", "dataset", "m", "steps", "active_dims", "frechet_distance",
-                "test_reconstruction", "wall_seconds"):
+    for key in ("model", "dataset", "m", "steps", "resumed_from_iteration", "devices",
+                "global_batch_size", "active_dims", "frechet_distance", "test_reconstruction",
+                "wall_seconds"):
         if key in summary:
             value = summary[key]
             table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
