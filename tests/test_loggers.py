@@ -71,3 +71,19 @@ def test_metrics_csv_is_continued_from_the_resumed_step(tmp_path):
     rows = list(csv.DictReader(path.open()))
     assert [(r["step"], r["loss"], r["val"], r["lr"]) for r in rows] == [
         ("4", "1.0", "", ""), ("9", "0.9", "", ""), ("9", "", "0.5", ""), ("10", "0.7", "", "0.1")]
+
+
+def test_image_runs_log_a_sample_grid(tmp_path):
+    from image_fixtures import write_idx_set
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    write_idx_set(tmp_path / "data")
+    out = tmp_path / "run"
+    cfg = tiny_config(out, data={"dataset": "mnist", "data_dir": str(tmp_path / "data"), "download": False},
+                      model={"arch": "mlp", "m": 4}, train={**SMALL, "logger": "tensorboard"})
+    train(cfg)
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert sorted(events.Tags()["images"]) == ["mask/heatmap", "samples"]
+    grid = events.Images("samples")[-1]
+    assert grid.step == 9 and grid.width > 28 * 8 and grid.height > 28 * 8  # 64 samples, 8 x 8
