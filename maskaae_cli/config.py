@@ -7,6 +7,7 @@ each holding a subset of the fields below; anything it does not name keeps its d
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,14 +84,30 @@ class OptimConfig:
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
     mask_start: int = 0  # the mask learns from this step on (0: from the start, as the reference)
+    # "reference": c doubles every reg_double_periods * T from step 0, rates drop at lr_drop_periods * T.
+    # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
+    # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
+    schedule: str = "reference"
+    ramp_start_fraction: float = 0.6
+    ramp_end_fraction: float = 0.75
+    lr_drop_fraction: float = 0.75
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)
 
-    def mask_schedule(self, m: int) -> MaskSchedule:
+    def mask_schedule(self, m: int, max_steps: int) -> MaskSchedule:
+        c_init = self.reg_c_init if self.reg_c_init is not None else 2.0 / m
+        if self.schedule == "budget":
+            start = round(self.ramp_start_fraction * max_steps)
+            end = round(self.ramp_end_fraction * max_steps)
+            doublings = max(1, math.ceil(math.log2(max(self.reg_c_max / c_init, 2.0))))
+            return MaskSchedule(c_init=c_init, c_max=self.reg_c_max, ramp_start=start,
+                                double_every=max(1, (end - start) // doublings),
+                                lr_drop_step=round(self.lr_drop_fraction * max_steps),
+                                lr_drop_factor=self.lr_drop_factor)
         t = self.period(m)
         return MaskSchedule(
-            c_init=self.reg_c_init if self.reg_c_init is not None else 2.0 / m,
+            c_init=c_init,
             c_max=self.reg_c_max,
             double_every=max(1, round(self.reg_double_periods * t)),
             lr_drop_step=round(self.lr_drop_periods * t),
@@ -106,6 +123,7 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/maskaae"
     overwrite: bool = False
+    gpus: int | None = None  # shorthand: accelerator gpu, devices N (validate() expands it)
     accelerator: str = "auto"
     devices: str = "auto"  # per node; --batch-size is per device (global = batch * devices * nodes)
     num_nodes: int = 1
@@ -176,6 +194,10 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        if o.schedule not in ("reference", "budget"):
+            raise UserError(f"unknown optim.schedule {o.schedule!r}: use reference or budget")
+        if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
+            raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
         if m.rec_loss not in ("auto", "bce", "mse"):
             raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
         self._validate_hardware()
@@ -183,6 +205,11 @@ class Config:
     def _validate_hardware(self) -> None:
         """Precision, strategy, device counts and logger (normalising "32" to "32-true")."""
         t = self.train
+        if t.gpus is not None:
+            if t.gpus < 1 or t.accelerator not in ("auto", "gpu", "cuda") or t.devices != "auto":
+                raise UserError("--gpus N sets --accelerator gpu and --devices N (N >= 1): give "
+                                "--gpus or those two, not both")
+            t.accelerator, t.devices, t.gpus = "gpu", str(t.gpus), None
         if t.precision in ("32", "32-true"):
             t.precision = "32-true"
         if t.precision not in PRECISIONS:

@@ -35,7 +35,7 @@ class MaskAAE(L.LightningModule):
         self.mask = LatentMask(m.m, m.beta_init_max, enabled=m.model == "maae",
                                active_threshold=m.active_threshold)
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
-        self.schedule = self.cfg.optim.mask_schedule(m.m)
+        self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
 
     # ----------------------------------------------------------------- inference
     @property

@@ -24,8 +24,8 @@ from maskaae_cli.run_dir import write_json
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 # train options a resumed run may change; everything else is the checkpoint's
-RESUMABLE = ("max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "accelerator",
-             "devices", "num_nodes", "strategy", "precision", "progress", "threads")
+RESUMABLE = ("max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "gpus",
+             "accelerator", "devices", "num_nodes", "strategy", "precision", "progress", "threads")
 
 
 @dataclass
@@ -80,7 +80,13 @@ def resume_config(point: ResumePoint, overrides: dict[str, dict[str, Any]]) -> C
         raise UserError(f"{', '.join(refused)} cannot change when resuming (the run keeps its "
                         f"config); a resumed run accepts only "
                         f"{', '.join('--' + k.replace('_', '-') for k in RESUMABLE)}")
+    before = cfg.train.max_steps
+    if overrides.get("train", {}).get("gpus") is not None:  # --gpus replaces the saved devices
+        cfg.train.accelerator, cfg.train.devices = "auto", "auto"
     cfg.update({"train": {k: v for k, v in overrides.get("train", {}).items() if v is not None}})
+    if cfg.optim.schedule == "budget" and cfg.train.max_steps != before:
+        raise UserError(f"--max-steps cannot change when resuming a run with optim.schedule=budget "
+                        f"(its schedule is laid out over --max-steps {before})")
     cfg.train.out = str(point.run_dir)
     cfg.train.overwrite = False
     cfg.validate()

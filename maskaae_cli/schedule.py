@@ -15,9 +15,9 @@ def reference_period(m: int) -> int:
 class MaskSchedule:
     """Regulariser weight c(step) and the learning-rate factor at a given step.
 
-    c starts at ``c_init`` and doubles every ``double_every`` steps up to ``c_max``; from
-    step ``lr_drop_step`` the auto-encoder and mask learning rates are divided by
-    ``lr_drop_factor``.
+    c stays at ``c_init`` until ``ramp_start``, then doubles every ``double_every`` steps up
+    to ``c_max``; from step ``lr_drop_step`` the auto-encoder and mask learning rates are
+    divided by ``lr_drop_factor``. The reference ramps from step 0.
     """
 
     c_init: float
@@ -25,9 +25,11 @@ class MaskSchedule:
     double_every: int
     lr_drop_step: int
     lr_drop_factor: float
+    ramp_start: int = 0
 
     def reg_weight(self, step: int) -> float:
-        doublings = step // self.double_every if self.double_every > 0 else 0
+        ramp = max(0, step - self.ramp_start)
+        doublings = ramp // self.double_every if self.double_every > 0 else 0
         # 2**doublings overflows floats long after c_max is reached; cap the exponent.
         return min(self.c_max, self.c_init * 2.0 ** min(doublings, 512))
 

@@ -77,7 +77,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
             check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=t.log_every,
             enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
         )
-    except (MisconfigurationException, ValueError, RuntimeError) as exc:
+    except (MisconfigurationException, ValueError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"the hardware options do not work here: {first} (check --accelerator, "
                         "--devices/--gpus, --num-nodes, --strategy and --precision)") from exc

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_support import assert_one_line_error
+from conftest import run_cli
 
 from maskaae_cli.config import TrainConfig
 from maskaae_cli.data.loading import ShardedRandomSampler
@@ -69,3 +71,19 @@ def test_several_devices_or_ddp_use_ddp_with_unused_parameter_search():
     assert one["strategy"] == "auto"
     nodes = hardware_kwargs(TrainConfig(accelerator="cpu", devices="1", num_nodes=2))
     assert nodes["strategy"]._ddp_kwargs["find_unused_parameters"] is True
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--precision", "16"], "unknown --precision '16': use 32, bf16-mixed or 16-mixed"),
+    (["--strategy", "fsdp"], "unsupported --strategy 'fsdp'"),
+    (["--devices", "two"], "bad --devices 'two'"),
+    (["--logger", "mlflow"], "unknown --logger 'mlflow'"),
+    (["--gpus", "2", "--accelerator", "cpu"], "--gpus N sets --accelerator gpu and --devices N"),
+    (["--accelerator", "tpu"], "the hardware options do not work here"),
+    pytest.param(["--gpus", "1"], "the hardware options do not work here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
+])
+def test_bad_hardware_options_give_one_clear_line(tmp_path, capsys, args, message):
+    code, _, err = run_cli(["train", "--max-steps", "2", "--out", tmp_path / "run", *args], capsys)
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "run").exists()

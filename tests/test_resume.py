@@ -174,11 +174,13 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     code, _, err = run_cli(["train", "--resume", empty], capsys)
     assert_one_line_error(code, err, "no checkpoint there")
     run = tmp_path / "run"
-    train(tiny_config(run, train={"max_steps": 4, "eval_every": 4}))
+    train(tiny_config(run, optim={"schedule": "budget"}, train={"max_steps": 4, "eval_every": 4}))
     code, _, err = run_cli(["train", "--resume", run, "--m", "3"], capsys)
     assert_one_line_error(code, err, "--m cannot change when resuming")
     code, _, err = run_cli(["train", "--resume", run], capsys)
     assert_one_line_error(code, err, "already completed 4 of --max-steps 4", "larger --max-steps")
+    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "8"], capsys)
+    assert_one_line_error(code, err, "--max-steps cannot change", "optim.schedule=budget")
 
 
 def test_resume_refuses_a_checkpoint_holding_python_objects(tmp_path, capsys):

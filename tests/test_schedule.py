@@ -23,7 +23,22 @@ def test_learning_rate_drop():
 
 
 def test_reference_schedule_from_optim_defaults():
-    s = OptimConfig().mask_schedule(m=32)  # T = 3600
+    s = OptimConfig().mask_schedule(m=32, max_steps=500_000)  # T = 3600
     assert s.c_init == pytest.approx(2 / 32)
     assert s.double_every == 4 * 3600 and s.lr_drop_step == 5 * 3600
     assert s.c_max == 2048
+
+
+def test_budget_schedule_holds_then_ramps_to_the_cap_within_its_window():
+    o = OptimConfig(schedule="budget", ramp_start_fraction=0.5, ramp_end_fraction=0.75, lr_drop_fraction=0.8)
+    s = o.mask_schedule(m=32, max_steps=20_000)
+    assert s.reg_weight(0) == s.reg_weight(9_999) == pytest.approx(2 / 32)
+    assert s.reg_weight(10_000 + s.double_every) == pytest.approx(4 / 32)
+    assert s.reg_weight(15_000) == 2048 and s.reg_weight(14_000) < 2048
+    assert s.lr_factor(15_999) == 1.0 and s.lr_factor(16_000) == pytest.approx(1 / 5)
+
+
+def test_budget_schedule_scales_with_the_run_length():
+    o = OptimConfig(schedule="budget")
+    short, long = o.mask_schedule(32, 10_000), o.mask_schedule(32, 40_000)
+    assert long.ramp_start == 4 * short.ramp_start and long.lr_drop_step == 4 * short.lr_drop_step

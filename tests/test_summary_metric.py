@@ -3,12 +3,12 @@
 import json
 
 import pytest
-
 from conftest import run_cli
 
 
 def test_summary_frechet_matches_fid_command(trained_run, capsys):
     summary = json.loads((trained_run / "summary.json").read_text())
-    code, out, err = run_cli(["fid", trained_run, "--n", "128", "--seed", str(summary["seed"]), "--json"], capsys)
+    args = ["fid", trained_run, "--n", "128", "--seed", str(summary["seed"]), "--json"]
+    code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert json.loads(out)["fid"] == pytest.approx(summary["frechet_distance"], rel=1e-9)

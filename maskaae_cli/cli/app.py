@@ -25,27 +25,32 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from maskaae_cli.cli import fid, inspect, sample, train  # noqa: F401, PLC0415
+    from maskaae_cli.cli import fid, inspect, sample, sweep, train  # noqa: F401, PLC0415
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a UserError or a usage error becomes one red line and exit code 2."""
-    try:  # typer >= 0.20 vendors click; older versions use the click package
+    try:  # typer >= 0.20 vendors click (its Abort lives in typer.exceptions); older ones use click
         from typer._click import exceptions as click_exceptions
+        from typer.exceptions import Abort
     except ImportError:
         from click import exceptions as click_exceptions
+        from click.exceptions import Abort
 
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer turns Ctrl-C into a returned 130
     except UserError as exc:
         _fail(str(exc))
     except click_exceptions.ClickException as exc:
         _fail(f"{exc.format_message()} (see 'maskaae --help' or 'maskaae COMMAND --help')",
               exc.exit_code)
-    except (getattr(click_exceptions, "Abort", KeyboardInterrupt), KeyboardInterrupt):  # typer 0.20+
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+    except (Abort, KeyboardInterrupt):
+        code = 130
+    if isinstance(code, int) and code:
+        if code == 130:
+            err_console.print("[bold red]interrupted[/]")
+        sys.exit(code)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -16,6 +16,29 @@ from maskaae_cli.errors import UserError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+# Which config section each train option sets (the option name is the field name).
+OPTION_SECTIONS = {
+    **dict.fromkeys(("dataset", "n_true", "data_dim", "data_dir", "download", "image_size",
+                     "celeba_crop", "num_workers"), "data"),
+    **dict.fromkeys(("m", "model", "arch"), "model"),
+    "batch_size": "optim",
+    **dict.fromkeys(("max_steps", "seed", "out", "eval_every", "log_every", "ckpt_every",
+                     "accelerator", "threads", "overwrite", "progress", "gpus", "devices", "num_nodes",
+                     "strategy", "precision", "logger", "wandb_project", "wandb_entity", "run_name",
+                     "tags"), "train"),
+}
+
+
+def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{section: {field: value}} from train option values (paths become strings; others pass)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, value in options.items():
+        if name in OPTION_SECTIONS:
+            overrides.setdefault(OPTION_SECTIONS[name], {})[name] = (
+                str(value) if isinstance(value, Path) else value)
+    return overrides
 
 
 def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> Config:
@@ -76,7 +99,8 @@ def train(
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "
                           "many steps. (default: 5000)")] = None,
     gpus: Annotated[Optional[int], typer.Option(min=1, help="Train on N GPUs of this machine "
-                    "(shorthand for --accelerator gpu --devices N; DDP when N > 1).")] = None,
+                    "(shorthand for --accelerator gpu --devices N; DDP when N > 1).",
+                    show_default=False)] = None,
     accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto. "
                            "(default: auto)")] = None,
     devices: Annotated[Optional[str], typer.Option(help="Devices per node: a count, a list of ids "
@@ -97,8 +121,8 @@ def train(
                             "(default: yours)")] = None,
     run_name: Annotated[Optional[str], typer.Option(help="Name shown in W&B. "
                         "(default: the run folder's name)")] = None,
-    tags: Annotated[Optional[list[str]], typer.Option("--tags", help="W&B tags; repeat the option "
-                    "or separate with commas.")] = None,
+    tags: Annotated[Optional[str], typer.Option(help="W&B tags, comma-separated "
+                    "(e.g. cifar10,4gpu).", show_default=False)] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run: its folder "
                       "(its newest checkpoint) or a .ckpt file. The run keeps its config; only "
                       "--max-steps, logging/checkpoint intervals and hardware options may change.",
@@ -117,20 +141,7 @@ def train(
     GPU). Ctrl+C or SIGTERM saves RUN/checkpoints/last.ckpt; continue with
     maskaae train --resume RUN.
     """
-    hardware = hardware_options(gpus, accelerator, devices, strategy)
-    overrides = {
-        "data": {"dataset": dataset, "n_true": n_true, "data_dim": data_dim,
-                 "data_dir": str(data_dir) if data_dir else None, "download": download,
-                 "image_size": image_size, "celeba_crop": celeba_crop, "num_workers": num_workers},
-        "model": {"m": m, "model": model, "arch": arch},
-        "optim": {"batch_size": batch_size},
-        "train": {"max_steps": max_steps, "seed": seed, "out": str(out) if out else None,
-                  "eval_every": eval_every, "log_every": log_every, "ckpt_every": ckpt_every,
-                  "threads": threads, "overwrite": overwrite or None, "progress": progress,
-                  **hardware, "num_nodes": num_nodes, "precision": precision, "logger": logger,
-                  "wandb_project": wandb_project, "wandb_entity": wandb_entity, "run_name": run_name,
-                  "tags": ",".join(tags) if tags else None},
-    }
+    options = {**locals(), "overwrite": overwrite or None}
     from maskaae_cli.resume import find_resume_point, resume_command, resume_config  # noqa: PLC0415
     from maskaae_cli.signals import TrainingInterrupted  # noqa: PLC0415
     from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
@@ -140,15 +151,14 @@ def train(
         if recipe:
             raise UserError("--recipe cannot be used with --resume (the run keeps its config)")
         point = find_resume_point(resume)
-        cfg = resume_config(point, {s: {k: v for k, v in f.items() if k != "progress"}
-                                    for s, f in overrides.items()})
+        cfg = resume_config(point, config_overrides({**options, "progress": None}))
         cfg.train.progress = progress
         if _is_rank_zero():
             err_console.print(f"resuming {point.run_dir} at iteration {point.iteration} of "
                               f"{cfg.train.max_steps} from {point.checkpoint}", highlight=False,
                               soft_wrap=True)
     else:
-        cfg = build_config(recipe, overrides)
+        cfg = build_config(recipe, config_overrides(options))
     try:
         summary = run_training(cfg, resume=point)
     except TrainingInterrupted as stop:
@@ -161,17 +171,6 @@ def train(
         sys.exit(stop.exit_code)
     if summary is not None:
         print_summary(summary, cfg.train.out)
-
-
-def hardware_options(gpus: Optional[int], accelerator: Optional[str], devices: Optional[str],
-                     strategy: Optional[str]) -> dict[str, Optional[str]]:
-    """--gpus N as --accelerator gpu --devices N (--strategy ddp when N > 1)."""
-    if gpus is None:
-        return {"accelerator": accelerator, "devices": devices, "strategy": strategy}
-    if accelerator not in (None, "gpu", "cuda") or devices is not None:
-        raise UserError("--gpus N already sets --accelerator gpu and --devices N: give one or the other")
-    return {"accelerator": "gpu", "devices": str(gpus),
-            "strategy": strategy or ("ddp" if gpus > 1 else None)}
 
 
 def _is_rank_zero() -> bool:

@@ -1,0 +1,138 @@
+"""`maskaae sweep-m`: the latent-size study (every model x m x seed), its table and its figure."""
+
+from __future__ import annotations
+
+import inspect
+from copy import copy
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from maskaae_cli.cli import train as train_cli
+from maskaae_cli.cli.app import app
+from maskaae_cli.sweep.plan import RANGE_HELP
+
+console = Console()
+stderr_console = Console(stderr=True)
+
+# train options the sweep sets itself for every run (or replaces with its own option)
+OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
+SWEEP_PANEL = "Sweep options"
+TRAIN_PANEL = "Training options (passed to every 'maskaae train' run)"
+
+
+def _train_parameters() -> list[inspect.Parameter]:
+    """`maskaae train`'s own option definitions (the ones the sweep passes through), help included."""
+    params = []
+    for p in inspect.signature(train_cli.train, eval_str=True).parameters.values():
+        if p.name in OWNED:
+            continue
+        info = copy(p.annotation.__metadata__[0])
+        info.rich_help_panel = TRAIN_PANEL
+        params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY,
+                                annotation=Annotated[p.annotation.__origin__, info]))
+    return params
+
+
+TRAIN_OPTIONS = [p.name for p in _train_parameters()]
+
+
+def sweep_m(
+    ctx: typer.Context,
+    m: Annotated[str, typer.Option("--m", rich_help_panel=SWEEP_PANEL, show_default=False,
+                 help=f"Latent sizes to train: {RANGE_HELP}. Example: 2:32:2 is 2, 4, ..., 32; "
+                 "2:8:2,12,16,24,32 is the paper's Figure 4a. (required)")],
+    models: Annotated[str, typer.Option(rich_help_panel=SWEEP_PANEL, help="Models, comma-separated: "
+                      "maae (with the mask), wae (the baseline without it).")] = "maae,wae",
+    seeds: Annotated[str, typer.Option(rich_help_panel=SWEEP_PANEL, help="Random seeds, written like "
+                     "--m (0,1,2 or 0:2); the figure shows the mean and the min-max band over them.")
+                     ] = "0",
+    out: Annotated[Path, typer.Option(rich_help_panel=SWEEP_PANEL, help="Sweep folder: runs/<model>-"
+                   "m<m>-s<seed>/ (one 'maskaae train' run folder each), logs/, sweep.json (the "
+                   "options), results.csv, results.json, sweep.png and sweep.svg.")] = Path("runs/sweep-m"),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, rich_help_panel=SWEEP_PANEL, help="Runs "
+                    "trained at once, each in its own process; with GPUs visible each job gets one "
+                    "(round-robin over CUDA_VISIBLE_DEVICES).")] = 1,
+    threads: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=SWEEP_PANEL, show_default=False,
+                       help="CPU threads for each job. (default: the CPU cores divided by --jobs)")] = None,
+    fid_n: Annotated[int, typer.Option(min=2, rich_help_panel=SWEEP_PANEL, help="Image datasets: "
+                     "samples for each run's 'maskaae fid RUN --json --seed SEED'. Synthetic data use "
+                     "summary.json's Frechet distance (the same number 'maskaae fid' gives).")] = 10_000,
+    inception_weights: Annotated[Optional[Path], typer.Option(rich_help_panel=SWEEP_PANEL,
+                                 show_default=False, help="Image datasets: Inception weights file "
+                                 "for 'maskaae fid' (for machines without internet).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", rich_help_panel=SWEEP_PANEL, help="Print what "
+                       "each run needs (train, retrain, measure or nothing) and stop; writes "
+                       "nothing.")] = False,
+    progress: Annotated[bool, typer.Option(rich_help_panel=SWEEP_PANEL, help="Show the live progress "
+                        "display (a line per finished run is printed either way).")] = True,
+    **train_options: Any,
+) -> None:
+    """The latent-size study: train every (model, m, seed), measure each as 'maskaae fid' does, plot.
+
+    Writes results.csv / results.json (one row per run) and sweep.png / sweep.svg: the metric against
+    m for each model (mean and min-max band over the seeds) and MaskAAE's active dimensions against m,
+    with the diagonal and the true n (the paper's Figure 4a); prints a table and the cost of the WAE
+    search over m against one MaskAAE run at the largest m.
+
+    Re-running the same command skips finished runs, retrains unfinished ones (their run folder only)
+    and re-measures trained runs whose metric failed; results.csv is rewritten after every finished
+    run, so an interrupted sweep loses no finished result. More m values, models or seeds can join an
+    existing sweep folder; other training options cannot (use another --out). The exit code is 1 when
+    a run failed (its one-line reason is in results.csv, its output in DIR/logs/).
+
+    Example: maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --seeds 0,1 --jobs 2 --out runs/fig4a
+    """
+    from maskaae_cli.sweep.command import SweepOptions, run_command  # noqa: PLC0415
+
+    rows = run_command(SweepOptions(m=m, models=models, seeds=seeds, out=out, jobs=jobs, threads=threads,
+                                    fid_n=fid_n, inception_weights=inception_weights, dry_run=dry_run,
+                                    progress=progress, train_options=train_options,
+                                    train_args=passthrough_args(ctx, train_options)),
+                       console, stderr_console)
+    if any(row.status == "failed" for row in rows):
+        raise typer.Exit(1)
+
+
+def passthrough_args(ctx: typer.Context, values: dict[str, Any]) -> list[str]:
+    """The command-line words that give each `maskaae train` the pass-through options set here."""
+    words: list[str] = []
+    for param in ctx.command.params:
+        value = values.get(param.name or "")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flag = param.opts[0] if value else (param.secondary_opts or [None])[0]
+            words += [flag] if flag else []
+        else:
+            words += [param.opts[0], str(value)]
+    return words
+
+
+def results_table(rows: list, title: str) -> Table:
+    """The rich table of the study's runs."""
+    metric = next((r.metric for r in rows if r.metric), "metric")
+    table = Table(title=title)
+    for name in ("model", "m", "seed", "status", "active dims", metric, "steps", "train s"):
+        table.add_column(name, justify="left" if name in ("model", "status") else "right")
+    for r in rows:
+        status = {"done": "[green]done[/]", "failed": "[red]failed[/]"}.get(r.status, r.status)
+        table.add_row(r.model, str(r.m), str(r.seed), status,
+                      "" if r.active_dims is None else str(r.active_dims),
+                      "" if r.value is None else f"{r.value:.4g}",
+                      "" if r.steps is None else str(r.steps),
+                      "" if r.wall_seconds is None else f"{r.wall_seconds:.1f}")
+    return table
+
+
+def _paragraphs(doc: str) -> str:
+    """The docstring with each paragraph on one line (rich help keeps single line breaks)."""
+    return "\n\n".join(" ".join(p.split("\n")) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+sweep_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [*list(inspect.signature(sweep_m, eval_str=True).parameters.values())[:-1], *_train_parameters()])
+app.command("sweep-m", help=_paragraphs(sweep_m.__doc__ or ""))(sweep_m)

@@ -1,0 +1,1 @@
+"""`maskaae sweep-m`: train every (model, m, seed), measure each, tabulate and plot the study."""

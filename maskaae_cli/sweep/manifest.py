@@ -1,0 +1,76 @@
+"""DIR/sweep.json: the options a sweep folder was made with, so another sweep is never mixed in."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from maskaae_cli.errors import UserError
+from maskaae_cli.sweep.plan import RunSpec
+from maskaae_cli.sweep.results import read_json, write_atomic
+
+MANIFEST = "sweep.json"
+# Per-run fields (the sweep sets them) and where/how fields (they do not change what is trained).
+NOT_IDENTITY = {
+    "model": ("model", "m"),
+    "train": ("seed", "out", "overwrite", "progress", "threads", "accelerator", "devices", "num_nodes",
+              "strategy"),
+    "data": ("data_dir", "download", "num_workers"),
+}
+
+
+def identity(config: dict[str, Any], fid_n: int) -> dict[str, Any]:
+    """What must be equal for two sweeps to share a folder: the resolved training config and fid -n."""
+    same = {section: {k: v for k, v in values.items() if k not in NOT_IDENTITY.get(section, ())}
+            for section, values in config.items()}
+    return {"config": same, "fid_n": fid_n}
+
+
+def _first_difference(old: Any, new: Any, where: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    return None if old == new else (where, old, new)
+
+
+def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
+               train_args: list[str], write: bool = True) -> list[RunSpec]:
+    """Create or reopen DIR/sweep.json; return every run of the study (earlier grids included).
+
+    An existing folder made with other training options is an error; more m values, models or
+    seeds join the study.  ``write=False`` checks without writing (a dry run).
+    """
+    path = sweep_dir / MANIFEST
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise UserError(f"--out {sweep_dir} is a file, not a folder: choose another --out")
+    old = read_json(path) if path.exists() else None
+    if path.exists() and old is None:
+        raise UserError(f"{path} is not readable JSON: fix or delete it, or choose another --out")
+    if old is None and sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+        raise UserError(f"--out {sweep_dir} exists and is not a sweep folder (no {MANIFEST}): "
+                        "choose another --out")
+    known: list[RunSpec] = []
+    if old is not None:
+        diff = _first_difference(old.get("identity"), ident)
+        if diff:
+            key, was, now = diff
+            raise UserError(f"{sweep_dir} holds a sweep made with other training options "
+                            f"({key.removeprefix('config.')}: "
+                            f"{json.dumps(was)} there, {json.dumps(now)} here): repeat its options "
+                            f"(see {path}) or choose another --out")
+        known = [RunSpec(r["seed"], r["m"], r["model"]) for r in old.get("runs", [])]
+    every = sorted(set(known) | set(runs))
+    if not write:
+        return every
+    now_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record = {"identity": ident, "train_args": train_args,
+              "runs": [{"model": r.model, "m": r.m, "seed": r.seed} for r in every],
+              "created": (old or {}).get("created", now_iso), "updated": now_iso}
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=2) + "\n")
+    return every
