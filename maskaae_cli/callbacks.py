@@ -40,6 +40,11 @@ class MaskHistory(L.Callback):
         if trainer.is_global_zero:
             self.write(module.mask.active_threshold)
 
+    def on_exception(self, trainer: L.Trainer, module: MaskAAE, exception: BaseException) -> None:
+        """An interrupted run keeps the history so far (a resumed run carries it on)."""
+        if trainer.is_global_zero and self.steps:
+            self.write(module.mask.active_threshold)
+
     def write(self, threshold: float) -> None:
         steps, alphas = np.asarray(self.steps), np.stack(self.alphas)
         header = "step," + ",".join(f"alpha_{j}" for j in range(alphas.shape[1]))

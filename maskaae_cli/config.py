@@ -19,6 +19,9 @@ from maskaae_cli.schedule import MaskSchedule, reference_period
 
 DATASETS = ("synthetic", "mnist", "fashion-mnist", "cifar10", "celeba")
 MODELS = ("maae", "wae")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # "32" is read as "32-true"
+LOGGERS = ("csv", "tensorboard", "wandb")
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 
 
 @dataclass
@@ -125,16 +128,21 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/maskaae"
     overwrite: bool = False
+    gpus: int | None = None  # shorthand: accelerator gpu, devices N (validate() expands it)
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: str = "auto"  # per node; --batch-size is per device (global = batch * devices * nodes)
     num_nodes: int = 1
-    strategy: str = "auto"
+    strategy: str = "auto"  # several devices or nodes: DDP
     precision: str = "32-true"
     log_every: int = 50
     eval_every: int = 1_000
     eval_samples: int = 10_000
     ckpt_every: int = 5_000
     logger: str = "csv"
+    wandb_project: str | None = None  # None: "maskaae"
+    wandb_entity: str | None = None
+    run_name: str | None = None  # None: the run folder's name
+    tags: str = ""  # comma-separated logger tags
     progress: bool = True
     threads: int | None = None  # torch CPU threads; None: torch's default
 
@@ -197,6 +205,30 @@ class Config:
             raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
         if m.rec_loss not in ("auto", "bce", "mse"):
             raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
+        self._validate_hardware()
+
+    def _validate_hardware(self) -> None:
+        """Precision, strategy, device counts and logger (normalising "32" to "32-true")."""
+        t = self.train
+        if t.gpus is not None:
+            if t.gpus < 1 or t.accelerator not in ("auto", "gpu", "cuda") or t.devices != "auto":
+                raise UserError("--gpus N sets --accelerator gpu and --devices N (N >= 1): give "
+                                "--gpus or those two, not both")
+            t.accelerator, t.devices, t.gpus = "gpu", str(t.gpus), None
+        if t.precision in ("32", "32-true"):
+            t.precision = "32-true"
+        if t.precision not in PRECISIONS:
+            raise UserError(f"unknown --precision {t.precision!r}: use 32, bf16-mixed or 16-mixed")
+        if t.strategy not in STRATEGIES:
+            raise UserError(f"unsupported --strategy {t.strategy!r}: use auto or ddp (maskaae's "
+                            "four optimisers train with DDP; sharded strategies are not supported)")
+        if not (t.devices == "auto" or t.devices.lstrip("-").isdigit()
+                or all(p.strip().isdigit() for p in t.devices.split(","))):
+            raise UserError(f"bad --devices {t.devices!r}: give a count (2), a list of ids (0,1) or auto")
+        if t.num_nodes < 1:
+            raise UserError("--num-nodes must be at least 1")
+        if t.logger not in LOGGERS:
+            raise UserError(f"unknown --logger {t.logger!r}: use csv, tensorboard or wandb")
 
 
 SECTIONS = ("data", "model", "optim", "train")

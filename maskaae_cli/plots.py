@@ -30,3 +30,17 @@ def plot_mask_trajectory(steps: np.ndarray, alphas: np.ndarray, path: Path, thre
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def mask_heatmap_image(steps: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """alpha as a dimensions x iterations heatmap, rendered to an HxWx3 uint8 array for loggers."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    im = ax.imshow(alphas.T, aspect="auto", origin="lower", cmap="viridis", vmin=0, vmax=1,
+                   extent=(steps[0], steps[-1], -0.5, alphas.shape[1] - 0.5), interpolation="nearest")
+    ax.set(xlabel="iteration", ylabel="dimension j", title="mask alpha_j")
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image

@@ -316,7 +316,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 
 
 def test_every_train_option_is_mapped_to_the_config():
-    names = set(inspect.signature(train_cli.train).parameters) - {"recipe"}
+    names = set(inspect.signature(train_cli.train).parameters) - {"recipe", "resume"}
     assert names == set(train_cli.OPTION_SECTIONS)
 
 

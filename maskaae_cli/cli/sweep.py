@@ -19,7 +19,7 @@ console = Console()
 stderr_console = Console(stderr=True)
 
 # train options the sweep sets itself for every run (or replaces with its own option)
-OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads")
+OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
 SWEEP_PANEL = "Sweep options"
 TRAIN_PANEL = "Training options (passed to every 'maskaae train' run)"
 

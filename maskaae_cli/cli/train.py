@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,8 +12,10 @@ from rich.table import Table
 
 from maskaae_cli.cli.app import app
 from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.errors import UserError
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 # Which config section each train option sets (the option name is the field name).
@@ -22,7 +25,9 @@ OPTION_SECTIONS = {
     **dict.fromkeys(("m", "model", "arch"), "model"),
     "batch_size": "optim",
     **dict.fromkeys(("max_steps", "seed", "out", "eval_every", "log_every", "ckpt_every",
-                     "accelerator", "threads", "overwrite", "progress"), "train"),
+                     "accelerator", "threads", "overwrite", "progress", "gpus", "devices", "num_nodes",
+                     "strategy", "precision", "logger", "wandb_project", "wandb_entity", "run_name",
+                     "tags"), "train"),
 }
 
 
@@ -77,7 +82,8 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Training iterations (each one: auto-"
                          "encoder, n_critic critic, encoder and mask steps). (default: 12000)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size per step and per "
-                          "device. (default: 64)")] = None,
+                          "device: the global batch is batch-size x devices x nodes (DDP averages "
+                          "their gradients). (default: 64)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed gives the same "
                     "run on the same machine. (default: 0)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder for the checkpoint, config, "
@@ -92,8 +98,35 @@ def train(
                          "steps. (default: 50)")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "
                           "many steps. (default: 5000)")] = None,
+    gpus: Annotated[Optional[int], typer.Option(min=1, help="Train on N GPUs of this machine "
+                    "(shorthand for --accelerator gpu --devices N; DDP when N > 1).",
+                    show_default=False)] = None,
     accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto. "
                            "(default: auto)")] = None,
+    devices: Annotated[Optional[str], typer.Option(help="Devices per node: a count, a list of ids "
+                       "(0,1) or auto. Several devices train with DDP; '--accelerator cpu --devices "
+                       "2' runs two CPU processes (gloo). (default: auto)")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="Machines; start the same command on each "
+                         "(torchrun or SLURM srun set the ranks). (default: 1)")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto or ddp (DDP with the unused-"
+                        "parameter search the four optimisers need). (default: auto)")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="32, bf16-mixed (recent GPUs and CPUs) "
+                         "or 16-mixed (GPUs). (default: 32)")] = None,
+    logger: Annotated[Optional[str], typer.Option(help="csv (metrics.csv only), tensorboard (also "
+                      "event files under RUN/tensorboard) or wandb (also a W&B run; "
+                      "WANDB_MODE=offline needs no account). (default: csv)")] = None,
+    wandb_project: Annotated[Optional[str], typer.Option(help="W&B project. "
+                             "(default: maskaae)")] = None,
+    wandb_entity: Annotated[Optional[str], typer.Option(help="W&B team or user. "
+                            "(default: yours)")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="Name shown in W&B. "
+                        "(default: the run folder's name)")] = None,
+    tags: Annotated[Optional[str], typer.Option(help="W&B tags, comma-separated "
+                    "(e.g. cifar10,4gpu).", show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run: its folder "
+                      "(its newest checkpoint) or a .ckpt file. The run keeps its config; only "
+                      "--max-steps, logging/checkpoint intervals and hardware options may change.",
+                      show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. "
                        "(default: torch's choice)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder "
@@ -103,19 +136,54 @@ def train(
     """Train a MaskAAE (or the WAE baseline) and write a run folder.
 
     Example: maskaae train --dataset synthetic --n-true 8 --m 32 --out runs/syn8
+
+    Several GPUs: maskaae train --recipe cifar10 --gpus 4 --out runs/c10 (--batch-size is per
+    GPU). Ctrl+C or SIGTERM saves RUN/checkpoints/last.ckpt; continue with
+    maskaae train --resume RUN.
     """
     options = {**locals(), "overwrite": overwrite or None}
-    cfg = build_config(recipe, config_overrides(options))
+    from maskaae_cli.resume import find_resume_point, resume_command, resume_config  # noqa: PLC0415
+    from maskaae_cli.signals import TrainingInterrupted  # noqa: PLC0415
     from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
 
-    summary = run_training(cfg)
-    print_summary(summary, cfg.train.out)
+    point = None
+    if resume is not None:
+        if recipe:
+            raise UserError("--recipe cannot be used with --resume (the run keeps its config)")
+        point = find_resume_point(resume)
+        cfg = resume_config(point, config_overrides({**options, "progress": None}))
+        cfg.train.progress = progress
+        if _is_rank_zero():
+            err_console.print(f"resuming {point.run_dir} at iteration {point.iteration} of "
+                              f"{cfg.train.max_steps} from {point.checkpoint}", highlight=False,
+                              soft_wrap=True)
+    else:
+        cfg = build_config(recipe, config_overrides(options))
+    try:
+        summary = run_training(cfg, resume=point)
+    except TrainingInterrupted as stop:
+        if stop.is_global_zero:
+            err_console.print(f"{stop.signal_name}: stopped after iteration {stop.iteration} of "
+                              f"{cfg.train.max_steps}; checkpoint saved to {stop.checkpoint}",
+                              highlight=False, soft_wrap=True)
+            err_console.print(f"resume with: {resume_command(Path(cfg.train.out))}", highlight=False,
+                              soft_wrap=True)
+        sys.exit(stop.exit_code)
+    if summary is not None:
+        print_summary(summary, cfg.train.out)
+
+
+def _is_rank_zero() -> bool:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # noqa: PLC0415
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def print_summary(summary: dict, out: str) -> None:
     table = Table(title=f"run {out}", show_header=False)
-    for key in ("model", "dataset", "m", "steps", "active_dims", "frechet_distance",
-                "test_reconstruction", "wall_seconds"):
+    for key in ("model", "dataset", "m", "steps", "resumed_from_iteration", "devices",
+                "global_batch_size", "active_dims", "frechet_distance", "test_reconstruction",
+                "wall_seconds"):
         if key in summary:
             value = summary[key]
             table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))

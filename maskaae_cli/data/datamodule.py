@@ -17,16 +17,18 @@ class MaskAAEDataModule(L.LightningDataModule):
     Each training batch holds ``1 + n_critic`` mini-batches of ``batch_size``: the first
     feeds the auto-encoder, encoder and mask steps, the rest the critic steps (each critic
     step sees a fresh batch, as in the reference). ``steps`` sets how many such batches
-    one pass of the training loader yields.
+    one pass of the training loader yields. Under distributed training each process gets
+    its own share of every pass (``batch_size`` is per process).
     """
 
     def __init__(self, cfg: DataConfig, batch_size: int = 64, n_critic: int = 5,
-                 steps: int = 1) -> None:
+                 steps: int = 1, seed: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.batch_size = batch_size
         self.n_critic = n_critic
         self.steps = steps
+        self.seed = seed
         self.train_data: torch.Tensor | None = None
         self.val_data: torch.Tensor | None = None
         self.test_data: torch.Tensor | None = None
@@ -63,8 +65,11 @@ class MaskAAEDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         per_step = self.batch_size * (1 + self.n_critic)
+        trainer = self.trainer
+        shard = (trainer.global_rank, trainer.world_size, self.seed) if (
+            trainer is not None and trainer.world_size > 1) else None
         return self._loader(self.train_data, per_step, shuffle=True,
-                            num_samples=per_step * self.steps, drop_last=True)
+                            num_samples=per_step * self.steps, drop_last=True, shard=shard)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_data, 1000, shuffle=False)

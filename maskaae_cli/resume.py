@@ -1,0 +1,126 @@
+"""`maskaae train --resume RUN_DIR|CKPT`: find the checkpoint, rebuild the config, keep the folder.
+
+Everything a run continues with comes from the checkpoint (loaded with weights_only=True):
+the model, the four optimisers' states, Lightning's loop counters and the mask history.
+The mask regulariser weight and the learning rates are functions of the iteration
+(maskaae_cli/schedule.py), so restoring the step count restores them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from maskaae_cli.checkpoint import FINAL_CHECKPOINT, load_checkpoint_dict
+from maskaae_cli.config import Config
+from maskaae_cli.errors import UserError
+from maskaae_cli.run_dir import write_json
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+# train options a resumed run may change; everything else is the checkpoint's
+RESUMABLE = ("max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "gpus",
+             "accelerator", "devices", "num_nodes", "strategy", "precision", "progress", "threads")
+
+
+@dataclass
+class ResumePoint:
+    """Where a run continues: its folder, the checkpoint and the iterations it had completed."""
+
+    run_dir: Path
+    checkpoint: Path
+    iteration: int
+    config: dict[str, Any]
+
+
+def _iterations(ckpt: dict[str, Any]) -> int:
+    cfg = Config.from_dict(ckpt["hyper_parameters"]["config"])
+    per_iter = cfg.optim.n_critic + (3 if cfg.model.model == "maae" else 2)
+    return int(ckpt.get("global_step", 0)) // per_iter
+
+
+def find_resume_point(source: str | Path) -> ResumePoint:
+    """The newest checkpoint of run folder ``source`` (or the checkpoint file ``source``)."""
+    p = Path(source)
+    if p.is_dir():
+        candidates = [p / LAST_CHECKPOINT, p / FINAL_CHECKPOINT]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise UserError(f"--resume {p}: no checkpoint there (expected {LAST_CHECKPOINT} or "
+                            f"{FINAL_CHECKPOINT}); the run stopped before its first checkpoint")
+        loaded = [(c, load_checkpoint_dict(c)) for c in found]
+        checkpoint, ckpt = max(loaded, key=lambda item: int(item[1].get("global_step", 0)))
+        run_dir = p
+    elif p.is_file():
+        checkpoint, ckpt = p, load_checkpoint_dict(p)
+        run_dir = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+    else:
+        raise UserError(f"--resume {p}: no such run folder or checkpoint file")
+    if "optimizer_states" not in ckpt or "loops" not in ckpt:
+        raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
+    return ResumePoint(run_dir, checkpoint, _iterations(ckpt), ckpt["hyper_parameters"]["config"])
+
+
+def resume_config(point: ResumePoint, overrides: dict[str, dict[str, Any]]) -> Config:
+    """The checkpoint's config with the command line's train options from :data:`RESUMABLE`.
+
+    ``overrides`` holds what the command line gave ({section: {field: value}}, None where not
+    given); any other option is an error, since the run's data, nets and schedule are fixed.
+    """
+    cfg = Config.from_dict(point.config, source=str(point.checkpoint))
+    refused = [f"--{key.replace('_', '-')}" for section, values in overrides.items()
+               for key, value in values.items()
+               if value is not None and not (section == "train" and key in RESUMABLE)]
+    if refused:
+        raise UserError(f"{', '.join(refused)} cannot change when resuming (the run keeps its "
+                        f"config); a resumed run accepts only "
+                        f"{', '.join('--' + k.replace('_', '-') for k in RESUMABLE)}")
+    before = cfg.train.max_steps
+    if overrides.get("train", {}).get("gpus") is not None:  # --gpus replaces the saved devices
+        cfg.train.accelerator, cfg.train.devices = "auto", "auto"
+    cfg.update({"train": {k: v for k, v in overrides.get("train", {}).items() if v is not None}})
+    if cfg.optim.schedule == "budget" and cfg.train.max_steps != before:
+        raise UserError(f"--max-steps cannot change when resuming a run with optim.schedule=budget "
+                        f"(its schedule is laid out over --max-steps {before})")
+    cfg.train.out = str(point.run_dir)
+    cfg.train.overwrite = False
+    cfg.validate()
+    if point.iteration >= cfg.train.max_steps:
+        raise UserError(f"{point.run_dir} already completed {point.iteration} of --max-steps "
+                        f"{cfg.train.max_steps}: pass a larger --max-steps to train it further")
+    return cfg
+
+
+def prepare_resumed_run_dir(point: ResumePoint) -> None:
+    """Rank 0, before training: keep a finished run's final files and note the resume in run.json.
+
+    A run resumed after it finished (to train further) rewrites model.ckpt and summary.json
+    at its new end; copies of the earlier ones are kept as ``*.iterN.*`` beside them
+    (model.ckpt itself stays until then: it may be the checkpoint every rank resumes from).
+    """
+    run_dir = point.run_dir
+    for name in (FINAL_CHECKPOINT, "summary.json"):
+        old = run_dir / name
+        if old.is_file():
+            kept = old.with_name(f"{old.stem}.iter{point.iteration}{old.suffix}")
+            if kept.exists():
+                raise UserError(f"{kept} already exists: move it away before resuming {run_dir}")
+            shutil.copy2(old, kept)
+    record_path = run_dir / "run.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record.setdefault("resumed", []).append({
+        "checkpoint": str(point.checkpoint), "iteration": point.iteration, "command": sys.argv,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    write_json(record_path, record)
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues ``run_dir``."""
+    import shlex  # noqa: PLC0415
+
+    return f"maskaae train --resume {shlex.quote(str(run_dir))}"
