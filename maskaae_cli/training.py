@@ -44,10 +44,13 @@ def _quiet_lightning() -> None:
                     ".*when logging on epoch level in distributed setting.*",  # ranks validate alike
                     ".*Checkpoint directory .* exists and is not empty.*", ".*all_gather is deprecated.*",
                     # a resumed run draws fresh batches (notes: the data order is not replayed)
-                    ".*your dataloader is not resumable.*"):
+                    ".*your dataloader is not resumable.*",
+                    ".*smaller than the logging interval.*"):  # counts optimiser steps, not iterations
         warnings.filterwarnings("ignore", message=pattern)
+    # "`Trainer.fit` stopped: `max_steps=2400` reached" counts optimiser steps, not iterations.
+    noise = ("litlogger", "`Trainer.fit` stopped")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage())
+        lambda record: not any(n in record.getMessage() for n in noise))
 
 
 def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
