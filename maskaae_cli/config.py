@@ -115,6 +115,7 @@ class TrainConfig:
     logger: str = "csv"
     progress: bool = True
     threads: int | None = None  # torch CPU threads; None: torch's default
+    compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
 
 
 @dataclass

@@ -40,6 +40,16 @@ def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
     return dm, model
 
 
+def build_callbacks(cfg: Config, dm: MaskAAEDataModule, run_dir: Path) -> list[L.Callback]:
+    """The run's own callbacks: the mask history, and the Frechet evaluation on vector data."""
+    t = cfg.train
+    every = max(1, min(t.log_every, t.max_steps // 200 or 1))
+    callbacks: list[L.Callback] = [MaskHistory(run_dir, every=every)]
+    if not dm.is_image:
+        callbacks.append(FrechetEvaluation(dm.val_data, min(t.eval_samples, len(dm.val_data))))
+    return callbacks
+
+
 def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.Callback]) -> L.Trainer:
     t = cfg.train
     k = model.opt_steps_per_iter
@@ -69,11 +79,7 @@ def train(cfg: Config) -> dict[str, Any]:
     run_dir = prepare_run_dir(t.out, t.overwrite)
     write_run_record(run_dir, cfg.to_dict())
 
-    history = MaskHistory(run_dir, every=max(1, min(t.log_every, t.max_steps // 200 or 1)))
-    callbacks: list[L.Callback] = [history]
-    if not dm.is_image:
-        callbacks.append(FrechetEvaluation(dm.val_data, min(t.eval_samples, len(dm.val_data))))
-    trainer = make_trainer(cfg, model, run_dir, callbacks)
+    trainer = make_trainer(cfg, model, run_dir, build_callbacks(cfg, dm, run_dir))
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
