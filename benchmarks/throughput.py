@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import shutil
 import statistics
@@ -51,6 +52,7 @@ CASES = {  # name: (recipe or None for the defaults, dataset, random image shape
     "cifar10-conv": ("cifar10", "cifar10", (3, 32, 32)),
 }
 N_IMAGES = 12_000
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 def sync(device: torch.device) -> None:
@@ -58,23 +60,32 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def clocks() -> tuple[float, float]:
+    """(wall, CPU) seconds: the CPU time of this process is less disturbed by a busy machine."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(start: tuple[float, float]) -> tuple[float, float]:
+    now = clocks()
+    return now[0] - start[0], now[1] - start[1]
+
+
 class StepTimer(L.Callback):
-    """Clock readings at the end of iteration ``start`` and of iteration ``start + n``."""
+    """Wall and CPU seconds from the end of iteration ``start`` to the end of iteration ``start + n``."""
 
     def __init__(self, start: int, n: int, device: torch.device) -> None:
-        self.marks = {start: 0.0, start + n: 0.0}
+        self.start, self.stop = start, start + n
         self.device, self.count = device, 0
+        self.t0 = self.seconds = (0.0, 0.0)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         self.count += 1
-        if self.count in self.marks:
+        if self.count in (self.start, self.stop):
             sync(self.device)
-            self.marks[self.count] = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        first, last = sorted(self.marks)
-        return self.marks[last] - self.marks[first]
+            if self.count == self.start:
+                self.t0 = clocks()
+            else:
+                self.seconds = elapsed(self.t0)
 
 
 def case_config(name: str, args: argparse.Namespace) -> Config:
@@ -105,8 +116,8 @@ def data_module(name: str, cfg: Config) -> MaskAAEDataModule:
 
 
 def time_maskaae(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, warmup: int, n: int,
-                 device: torch.device, work: Path) -> float:
-    """Seconds for ``n`` iterations of `maskaae train`'s Trainer after ``warmup`` of them."""
+                 device: torch.device, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds for ``n`` iterations of `maskaae train`'s Trainer after ``warmup`` of them."""
     run_dir = Path(tempfile.mkdtemp(dir=work))
     window = Config.from_dict(cfg.to_dict())
     window.train.max_steps = warmup + n  # the Trainer stops after the window; callbacks as for the real run
@@ -117,15 +128,26 @@ def time_maskaae(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, warmup: int
     return timer.seconds
 
 
-def time_plain(loop: PlainMaskAAE, warmup: int, n: int) -> float:
-    for _ in range(warmup):
-        loop.step()
-    sync(loop.device)
-    start = time.perf_counter()
-    for _ in range(n):
-        loop.step()
-    sync(loop.device)
-    return time.perf_counter() - start
+def time_plain(loop: PlainMaskAAE, warmup: int, n: int) -> tuple[float, float]:
+    """Wall and CPU seconds for ``n`` iterations of the plain loop after ``warmup`` of them.
+
+    Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK, which makes every torch.optim step
+    on a CPU-only machine slower; a hand-written script never imports Lightning, so the plain
+    loop runs without it.
+    """
+    saved = os.environ.pop(NVML_CHECK, None)
+    try:
+        for _ in range(warmup):
+            loop.step()
+        sync(loop.device)
+        start = clocks()
+        for _ in range(n):
+            loop.step()
+        sync(loop.device)
+        return elapsed(start)
+    finally:
+        if saved is not None:
+            os.environ[NVML_CHECK] = saved
 
 
 def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -135,16 +157,17 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     dm = data_module(name, cfg)
     model = MaskAAE(cfg.to_dict(), dm.data_shape, dm.is_image)
     loop = PlainMaskAAE(cfg, dm.train_data, dm.is_image, device, compile=args.compile)
-    per_step = time_plain(loop, 2, 3) / 3  # also the plain loop's first warm-up
+    per_step = time_plain(loop, 2, 3)[0] / 3  # also the plain loop's first warm-up
     n = max(args.min_steps, round(args.seconds / per_step))
     time_maskaae(cfg, model, dm, args.warmup, min(n, 10), device, work)  # warm-up round, discarded
     rounds = []
     for r in range(args.repeats):
-        t_m = time_maskaae(cfg, model, dm, args.warmup, n, device, work)
-        t_p = time_plain(loop, args.warmup, n)
-        rounds.append({"maskaae_steps_per_s": n / t_m, "plain_steps_per_s": n / t_p, "ratio": t_m / t_p})
+        (t_m, c_m), (t_p, c_p) = time_maskaae(cfg, model, dm, args.warmup, n, device, work), \
+            time_plain(loop, args.warmup, n)
+        rounds.append({"maskaae_steps_per_s": n / t_m, "plain_steps_per_s": n / t_p, "ratio": t_m / t_p,
+                       "cpu_ratio": c_m / c_p})
         print(f"  {name} round {r + 1}: maskaae {n / t_m:.2f} it/s, plain {n / t_p:.2f} it/s, "
-              f"ratio {t_m / t_p:.3f}", flush=True)
+              f"ratio {t_m / t_p:.3f} (CPU time {c_m / c_p:.3f})", flush=True)
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     return {"steps_per_round": n, "warmup": args.warmup, **med, "rounds": rounds,
             "nets": {"m": cfg.model.m, "arch": model.encoder.__class__.__name__,
@@ -191,9 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="maskaae-throughput-") as work:
         for name in args.case or list(CASES):
             results["cases"][name] = run_case(name, args, Path(work))
-    print(f"\n{'net':<14}{'maskaae it/s':>14}{'plain it/s':>12}{'ratio':>8}")
+    print(f"\n{'net':<14}{'maskaae it/s':>14}{'plain it/s':>12}{'ratio':>8}{'CPU ratio':>11}")
     for name, r in results["cases"].items():
-        print(f"{name:<14}{r['maskaae_steps_per_s']:>14.2f}{r['plain_steps_per_s']:>12.2f}{r['ratio']:>8.3f}")
+        print(f"{name:<14}{r['maskaae_steps_per_s']:>14.2f}{r['plain_steps_per_s']:>12.2f}"
+              f"{r['ratio']:>8.3f}{r['cpu_ratio']:>11.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

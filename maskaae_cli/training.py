@@ -17,6 +17,7 @@ from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
 from maskaae_cli.checkpoint import FINAL_CHECKPOINT
 from maskaae_cli.config import Config
 from maskaae_cli.data import MaskAAEDataModule
+from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
@@ -61,7 +62,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
         max_steps=t.max_steps * k,  # Lightning counts each of the k optimiser steps
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         precision=t.precision, logger=CSVLogger(run_dir, name="", version=""),
-        callbacks=[ckpt, *callbacks], val_check_interval=min(t.eval_every, t.max_steps),
+        callbacks=[ckpt, CheapCudaCheck(), *callbacks], val_check_interval=min(t.eval_every, t.max_steps),
         check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=t.log_every,
         enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
     )
