@@ -43,7 +43,7 @@ from plain_loop import PlainMaskAAE  # noqa: E402
 from maskaae_cli.config import Config, load_recipe  # noqa: E402
 from maskaae_cli.data import MaskAAEDataModule  # noqa: E402
 from maskaae_cli.model import MaskAAE  # noqa: E402
-from maskaae_cli.training import _quiet_lightning, build_callbacks, make_trainer  # noqa: E402
+from maskaae_cli.training import _quiet_lightning, build_callbacks, build_model, make_trainer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # name: (recipe or None for the defaults, dataset, random image shape or None)
@@ -155,7 +155,7 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     cfg = case_config(name, args)
     L.seed_everything(cfg.train.seed, verbose=False)
     dm = data_module(name, cfg)
-    model = MaskAAE(cfg.to_dict(), dm.data_shape, dm.is_image)
+    model = build_model(cfg, dm)
     loop = PlainMaskAAE(cfg, dm.train_data, dm.is_image, device, compile=args.compile)
     per_step = time_plain(loop, 2, 3)[0] / 3  # also the plain loop's first warm-up
     n = max(args.min_steps, round(args.seconds / per_step))

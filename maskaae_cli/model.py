@@ -39,6 +39,7 @@ class MaskAAE(L.LightningModule):
         self.schedule = self.cfg.optim.mask_schedule(m.m)
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_backward = False  # see on_train_start
+        self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
 
     # ----------------------------------------------------------------- inference
     @property
@@ -68,6 +69,16 @@ class MaskAAE(L.LightningModule):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Generate n samples: D(alpha * p)."""
         return self.decoder(self.prior(n, generator))
+
+    def compile_nets(self) -> None:
+        """torch.compile the encoder, decoder and critic in place (state_dict keys unchanged).
+
+        Compiled graphs cannot be differentiated twice, so the critic's gradient penalty keeps
+        calling the critic's eager forward.
+        """
+        for net in (self.encoder, self.decoder, self.critic):
+            net.compile()
+        self._gp_critic = self.critic.forward
 
     # ------------------------------------------------------------------ training
     @property
@@ -152,7 +163,7 @@ class MaskAAE(L.LightningModule):
         with torch.no_grad():
             z_enc = self.encoder(x) * alpha
         z_prior = torch.randn_like(z_enc) * alpha
-        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight)
+        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight, self._gp_critic)
         self._step(opt, loss)
         return loss.detach()
 

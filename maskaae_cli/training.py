@@ -37,8 +37,15 @@ def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
     """The data module (set up) and a freshly initialised model for ``cfg``."""
     dm = MaskAAEDataModule(cfg.data, cfg.optim.batch_size, cfg.optim.n_critic, cfg.train.max_steps)
     dm.setup()
+    return dm, build_model(cfg, dm)
+
+
+def build_model(cfg: Config, dm: MaskAAEDataModule) -> MaskAAE:
+    """A freshly initialised model for ``cfg`` and the data of ``dm``; compiled if ``train.compile``."""
     model = MaskAAE(cfg.to_dict(), dm.data_shape, dm.is_image)
-    return dm, model
+    if cfg.train.compile:
+        model.compile_nets()
+    return model
 
 
 def build_callbacks(cfg: Config, dm: MaskAAEDataModule, run_dir: Path) -> list[L.Callback]:

@@ -4,8 +4,10 @@ import os
 
 import lightning as L
 import torch
-from conftest import tiny_config
+from conftest import run_cli, tiny_config
 
+import maskaae_cli.training
+from maskaae_cli.model import MaskAAE
 from maskaae_cli.training import build, make_trainer
 
 
@@ -65,3 +67,20 @@ def test_cuda_check_variable_is_restored_after_a_cpu_fit(tmp_path):
     assert seen["during"] is None
     assert os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1"
 
+
+
+def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
+    model = MaskAAE(tiny_config(tmp_path).to_dict(), (16,), is_image=False)
+    keys = list(model.state_dict())
+    model.compile_nets()  # compiles lazily, on the first call
+    assert list(model.state_dict()) == keys
+    assert model._gp_critic == model.critic.forward  # the double backward needs the eager critic
+
+
+def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
+    seen = []
+    monkeypatch.setattr(maskaae_cli.training, "train", lambda cfg: seen.append(cfg) or {})
+    for flag in ([], ["--compile"]):
+        code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
+        assert code == 0, err
+    assert [cfg.train.compile for cfg in seen] == [False, True]
