@@ -61,9 +61,24 @@ class PlainMaskAAE:
         loss.backward(inputs=params)
         opt.step()
 
-    def step(self) -> None:
+    def load_from(self, model: torch.nn.Module) -> None:
+        """Start from the weights (and batch-norm statistics) of a ``MaskAAE`` module."""
+        for mine, theirs in ((self.E, model.encoder), (self.D, model.decoder), (self.H, model.critic)):
+            mine.load_state_dict(theirs.state_dict())
+        with torch.no_grad():
+            self.beta.copy_(model.mask.beta)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Every parameter and buffer, named as in ``MaskAAE.state_dict()``."""
+        out = {"mask.beta": self.beta.detach()}
+        for prefix, net in (("encoder", self.E), ("decoder", self.D), ("critic", self.H)):
+            out |= {f"{prefix}.{k}": v for k, v in net.state_dict().items()}
+        return out
+
+    def step(self, batch: torch.Tensor | None = None) -> None:
+        """One iteration on ``batch`` ((1 + n_critic) * batch_size rows), or on the next shuffled one."""
         o = self.o
-        chunks = self.batch().split(self.bs)
+        chunks = (self.batch() if batch is None else batch).split(self.bs)
         x = chunks[0]
         if self.it == self.schedule.lr_drop_step:  # the learning-rate drop at 5T
             for opt, lr in ((self.o_ae, o.lr_ae), (self.o_m, o.lr_mask)):
@@ -78,11 +93,12 @@ class PlainMaskAAE:
             with torch.no_grad():
                 ze = self.E_(xc) * a
             zp = torch.randn_like(ze) * a
+            gap = self.H_(ze).mean() - self.H_(zp).mean()
             eps = torch.rand(len(ze), 1, device=self.device)
             u = (eps * zp + (1 - eps) * ze).requires_grad_(True)
             (g,) = torch.autograd.grad(self.H(u).sum(), u, create_graph=True)
             gp = ((g.norm(2, dim=1) - 1) ** 2).mean()
-            self.update(self.o_h, self.H_(ze).mean() - self.H_(zp).mean() + o.gp_weight * gp, self.h_params)
+            self.update(self.o_h, gap + o.gp_weight * gp, self.h_params)
         # 3. encoder as generator
         self.update(self.o_g, -self.H_(self.E_(x) * a).mean(), self.e_params)
         # 4. mask: reconstruction + adversarial gap + polarisation, then beta >= 0

@@ -128,6 +128,45 @@ def time_maskaae(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, warmup: int
     return timer.seconds
 
 
+class FirstBatch(L.Callback):
+    """Keeps the model's weights, the batch and the RNG state as the first iteration starts."""
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:  # noqa: ANN001
+        if batch_idx == 0:
+            self.weights = {k: v.clone() for k, v in module.state_dict().items()}
+            self.batch, self.rng = batch.clone(), torch.get_rng_state()
+            self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+
+def same_algorithm(cfg: Config, dm: MaskAAEDataModule, device: torch.device, work: Path) -> float:
+    """How far apart one iteration of each loop moves the same weights: |dW_ours - dW_plain| / |dW_ours|.
+
+    maskaae runs one iteration through its Trainer; the plain loop then starts from the same
+    weights, batch and random-number state. Float rounding alone gives a small number (RMSprop's
+    first step is lr * sign(g) for tiny gradients, so a rounding-level gradient can flip a
+    few updates); a different algorithm gives a number near 1.
+    """
+    model, first, run_dir = build_model(cfg, dm), FirstBatch(), Path(tempfile.mkdtemp(dir=work))
+    window = Config.from_dict(cfg.to_dict())
+    window.train.max_steps = 1
+    trainer = make_trainer(window, model, run_dir, [*build_callbacks(cfg, dm, run_dir), first])
+    trainer.fit(model, datamodule=dm)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    after = {k: v.detach().double().cpu() for k, v in model.state_dict().items()}
+    model.load_state_dict(first.weights)
+    loop = PlainMaskAAE(cfg, dm.train_data[:1], dm.is_image, device)
+    loop.load_from(model)
+    torch.set_rng_state(first.rng)
+    if first.cuda_rng is not None:
+        torch.cuda.set_rng_state_all(first.cuda_rng)
+    loop.step(first.batch.to(device))
+    keys = [k for k, v in first.weights.items() if v.is_floating_point()]
+    ours = torch.cat([(after[k] - first.weights[k].double().cpu()).flatten() for k in keys])
+    plain = loop.state()
+    gap = torch.cat([(after[k] - plain[k].double().cpu()).flatten() for k in keys])
+    return (gap.norm() / ours.norm()).item()
+
+
 def time_plain(loop: PlainMaskAAE, warmup: int, n: int) -> tuple[float, float]:
     """Wall and CPU seconds for ``n`` iterations of the plain loop after ``warmup`` of them.
 
@@ -157,6 +196,10 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     dm = data_module(name, cfg)
     model = build_model(cfg, dm)
     loop = PlainMaskAAE(cfg, dm.train_data, dm.is_image, device, compile=args.compile)
+    diff = None if args.compile else same_algorithm(cfg, dm, device, work)
+    if diff is not None:
+        print(f"  {name}: one iteration from the same start: |dW_maskaae - dW_plain| / |dW_maskaae| = "
+              f"{diff:.2g}", flush=True)
     per_step = time_plain(loop, 2, 3)[0] / 3  # also the plain loop's first warm-up
     n = max(args.min_steps, round(args.seconds / per_step))
     time_maskaae(cfg, model, dm, args.warmup, min(n, 10), device, work)  # warm-up round, discarded
@@ -169,7 +212,8 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         print(f"  {name} round {r + 1}: maskaae {n / t_m:.2f} it/s, plain {n / t_p:.2f} it/s, "
               f"ratio {t_m / t_p:.3f} (CPU time {c_m / c_p:.3f})", flush=True)
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    return {"steps_per_round": n, "warmup": args.warmup, **med, "rounds": rounds,
+    return {"steps_per_round": n, "warmup": args.warmup, **med, "update_difference_one_iteration": diff,
+            "rounds": rounds,
             "nets": {"m": cfg.model.m, "arch": model.encoder.__class__.__name__,
                      "hidden": cfg.model.hidden, "depth": cfg.model.depth,
                      "critic": f"{cfg.model.critic_depth}x{cfg.model.critic_hidden}",
