@@ -21,15 +21,16 @@ class PlainMaskAAE:
     """E, D, H, beta and four RMSprop optimisers, stepped in the reference order."""
 
     def __init__(self, cfg: Config, data: torch.Tensor, is_image: bool, device: str | torch.device = "cpu",
-                 seed: int = 0, compile: bool = False) -> None:
+                 seed: int = 0, compile: bool = False, dtype: torch.dtype = torch.float32) -> None:
         torch.manual_seed(seed)
         o, m = cfg.optim, cfg.model
         self.device = torch.device(device)
-        self.E, self.D, self.H = (n.to(self.device) for n in build_nets(m, tuple(data.shape[1:]), is_image))
+        nets = build_nets(m, tuple(data.shape[1:]), is_image)
+        self.E, self.D, self.H = (n.to(self.device, dtype) for n in nets)
         # torch.compile cannot double-backward: the gradient penalty uses the eager critic H
         self.E_, self.D_, self.H_ = ((torch.compile(n) for n in (self.E, self.D, self.H)) if compile
                                      else (self.E, self.D, self.H))
-        self.beta = torch.nn.Parameter((torch.rand(m.m) * m.beta_init_max).to(self.device))
+        self.beta = torch.nn.Parameter((torch.rand(m.m) * m.beta_init_max).to(self.device, dtype))
         self.data = data.to(self.device)  # the whole (in-memory) training set on the device
         self.image, self.bs, self.nc, self.o = is_image, o.batch_size, o.n_critic, o
         self.schedule = o.mask_schedule(m.m)
@@ -94,7 +95,7 @@ class PlainMaskAAE:
                 ze = self.E_(xc) * a
             zp = torch.randn_like(ze) * a
             gap = self.H_(ze).mean() - self.H_(zp).mean()
-            eps = torch.rand(len(ze), 1, device=self.device)
+            eps = torch.rand(len(ze), 1, device=self.device, dtype=ze.dtype)
             u = (eps * zp + (1 - eps) * ze).requires_grad_(True)
             (g,) = torch.autograd.grad(self.H(u).sum(), u, create_graph=True)
             gp = ((g.norm(2, dim=1) - 1) ** 2).mean()

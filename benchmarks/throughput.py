@@ -142,24 +142,25 @@ def same_algorithm(cfg: Config, dm: MaskAAEDataModule, device: torch.device, wor
     """How far apart one iteration of each loop moves the same weights: |dW_ours - dW_plain| / |dW_ours|.
 
     maskaae runs one iteration through its Trainer; the plain loop then starts from the same
-    weights, batch and random-number state. Float rounding alone gives a small number (RMSprop's
-    first step is lr * sign(g) for tiny gradients, so a rounding-level gradient can flip a
-    few updates); a different algorithm gives a number near 1.
+    weights, batch and random-number state. Both run in float64: RMSprop's first step is about
+    lr * sign(g), so in float32 a rounding-level gradient flips some updates and hides small
+    differences. Rounding alone then gives ~1e-8 or less (image losses stay float32 in
+    losses.py); a different algorithm, such as another loss weight, a far larger number.
     """
     model, first, run_dir = build_model(cfg, dm), FirstBatch(), Path(tempfile.mkdtemp(dir=work))
     window = Config.from_dict(cfg.to_dict())
-    window.train.max_steps = 1
+    window.train.max_steps, window.train.precision = 1, "64-true"
     trainer = make_trainer(window, model, run_dir, [*build_callbacks(cfg, dm, run_dir), first])
     trainer.fit(model, datamodule=dm)
     shutil.rmtree(run_dir, ignore_errors=True)
-    after = {k: v.detach().double().cpu() for k, v in model.state_dict().items()}
+    after = {k: v.detach().double().cpu().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(first.weights)
-    loop = PlainMaskAAE(cfg, dm.train_data[:1], dm.is_image, device)
+    loop = PlainMaskAAE(cfg, dm.train_data[:1], dm.is_image, device, dtype=torch.float64)
     loop.load_from(model)
     torch.set_rng_state(first.rng)
     if first.cuda_rng is not None:
         torch.cuda.set_rng_state_all(first.cuda_rng)
-    loop.step(first.batch.to(device))
+    loop.step(first.batch.to(device, torch.float64))
     keys = [k for k, v in first.weights.items() if v.is_floating_point()]
     ours = torch.cat([(after[k] - first.weights[k].double().cpu()).flatten() for k in keys])
     plain = loop.state()
