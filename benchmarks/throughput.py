@@ -7,7 +7,10 @@ them, and the loop of ``plain_loop.py`` with the same nets, batch size, n_critic
 this one process: after a discarded warm-up round, ``--repeats`` rounds of maskaae, plain,
 maskaae, plain, ... Each measurement skips its first ``--warmup`` iterations and then times
 enough iterations to last about ``--seconds``. The ratio is maskaae's time per iteration over
-the plain loop's, the median over the rounds (1.0: no overhead).
+the plain loop's, the median over the rounds (1.0: no overhead); the same ratio in process CPU
+time is recorded too (less disturbed by other jobs on a shared machine). Before timing, each
+net is checked to train the same way in both loops (one float64 iteration from the same
+weights, batch and random state; see ``same_algorithm``).
 
     python benchmarks/throughput.py                      # all three nets on the CPU, 1 thread
     python benchmarks/throughput.py --case synthetic --repeats 3

@@ -23,7 +23,6 @@ from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
 from maskaae_cli.sampling import generate
 
-
 # Redraws of the progress display per second. Lightning's default (100) redraws on a background
 # thread after nearly every iteration: 5-10% of the synthetic default's training time.
 PROGRESS_REFRESH_PER_SECOND = 4
