@@ -1,78 +1,115 @@
 """A minimal hand-written PyTorch loop of MaskAAE: the baseline that benchmarks compare against.
 
-It lives only in benchmarks/: the product trains through the LightningModule.
+It lives only in benchmarks/: the product trains through the LightningModule. It runs the
+algorithm of SPEC.md section 3 step for step, with the same nets (``maskaae_cli.nets``),
+batch size, ``n_critic``, constants and data as a ``maskaae`` run of the same config: an
+auto-encoder step, ``n_critic`` critic steps on fresh mini-batches, the encoder step and the
+mask step, each with its own RMSprop. Each backward pass names the parameters it trains
+(``backward(inputs=...)``), so no weight gradient that the step does not use is computed.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-
-def _mlp(i: int, o: int, h: int, d: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for _ in range(d):
-        layers += [nn.Linear(i, h), nn.ReLU()]
-        i = h
-    return nn.Sequential(*layers, nn.Linear(i, o))
+from maskaae_cli.config import Config
+from maskaae_cli.nets import build_nets
 
 
 class PlainMaskAAE:
     """E, D, H, beta and four RMSprop optimisers, stepped in the reference order."""
 
-    def __init__(self, data_shape: tuple[int, ...], m: int, hidden: int, depth: int, critic_hidden: int,
-                 critic_depth: int, image: bool, batch_size: int = 64, n_critic: int = 5) -> None:
-        d = math.prod(data_shape)
-        self.E, self.D = _mlp(d, m, hidden, depth), _mlp(m, d, hidden, depth)
-        self.H = _mlp(m, 1, critic_hidden, critic_depth)
-        self.beta = nn.Parameter(torch.rand(m) * 5)
-        self.image, self.bs, self.nc = image, batch_size, n_critic
-        self.o_ae = torch.optim.RMSprop([*self.E.parameters(), *self.D.parameters()], lr=5e-4)
-        self.o_h = torch.optim.RMSprop(self.H.parameters(), lr=1e-4)
-        self.o_g = torch.optim.RMSprop(self.E.parameters(), lr=1e-4)
-        self.o_m = torch.optim.RMSprop([self.beta], lr=5e-4)
+    def __init__(self, cfg: Config, data: torch.Tensor, is_image: bool, device: str | torch.device = "cpu",
+                 seed: int = 0, compile: bool = False, dtype: torch.dtype = torch.float32) -> None:
+        torch.manual_seed(seed)
+        o, m = cfg.optim, cfg.model
+        self.device = torch.device(device)
+        nets = build_nets(m, tuple(data.shape[1:]), is_image)
+        self.E, self.D, self.H = (n.to(self.device, dtype) for n in nets)
+        # torch.compile cannot double-backward: the gradient penalty uses the eager critic H
+        self.E_, self.D_, self.H_ = ((torch.compile(n) for n in (self.E, self.D, self.H)) if compile
+                                     else (self.E, self.D, self.H))
+        self.beta = torch.nn.Parameter((torch.rand(m.m) * m.beta_init_max).to(self.device, dtype))
+        self.data = data.to(self.device)  # the whole (in-memory) training set on the device
+        self.image, self.bs, self.nc, self.o = is_image, o.batch_size, o.n_critic, o
+        self.schedule = o.mask_schedule(m.m)
+        self.ae_params = [*self.E.parameters(), *self.D.parameters()]
+        self.h_params, self.e_params = list(self.H.parameters()), list(self.E.parameters())
+        self.o_ae = torch.optim.RMSprop(self.ae_params, lr=o.lr_ae)
+        self.o_h = torch.optim.RMSprop(self.h_params, lr=o.lr_critic)
+        self.o_g = torch.optim.RMSprop(self.e_params, lr=o.lr_gen)
+        self.o_m = torch.optim.RMSprop([self.beta], lr=o.lr_mask)
+        self.order = torch.empty(0, dtype=torch.long, device=self.device)
+        self.it = 0
+
+    def batch(self) -> torch.Tensor:
+        """(1 + n_critic) * batch_size rows of the shuffled data, reshuffled after each pass."""
+        n = self.bs * (1 + self.nc)
+        if len(self.order) < n:
+            self.order = torch.randperm(len(self.data), device=self.device)
+        idx, self.order = self.order[:n], self.order[n:]
+        x = self.data[idx]
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
     def rec(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        out = self.D(z)
-        if self.image:
-            return F.binary_cross_entropy(torch.sigmoid(out), x.flatten(1))
-        return F.mse_loss(out, x.flatten(1))
+        x_hat = self.D_(z)  # the project's decoders end in a sigmoid for images
+        return F.binary_cross_entropy(x_hat, x) if self.image else F.mse_loss(x_hat, x)
 
-    def step(self, batch: torch.Tensor) -> None:
-        chunks = batch.split(self.bs)
+    @staticmethod
+    def update(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        opt.step()
+
+    def load_from(self, model: torch.nn.Module) -> None:
+        """Start from the weights (and batch-norm statistics) of a ``MaskAAE`` module."""
+        for mine, theirs in ((self.E, model.encoder), (self.D, model.decoder), (self.H, model.critic)):
+            mine.load_state_dict(theirs.state_dict())
+        with torch.no_grad():
+            self.beta.copy_(model.mask.beta)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Every parameter and buffer, named as in ``MaskAAE.state_dict()``."""
+        out = {"mask.beta": self.beta.detach()}
+        for prefix, net in (("encoder", self.E), ("decoder", self.D), ("critic", self.H)):
+            out |= {f"{prefix}.{k}": v for k, v in net.state_dict().items()}
+        return out
+
+    def step(self, batch: torch.Tensor | None = None) -> None:
+        """One iteration on ``batch`` ((1 + n_critic) * batch_size rows), or on the next shuffled one."""
+        o = self.o
+        chunks = (self.batch() if batch is None else batch).split(self.bs)
         x = chunks[0]
+        if self.it == self.schedule.lr_drop_step:  # the learning-rate drop at 5T
+            for opt, lr in ((self.o_ae, o.lr_ae), (self.o_m, o.lr_mask)):
+                opt.param_groups[0]["lr"] = lr * self.schedule.lr_factor(self.it)
         a = -torch.expm1(-self.beta.detach())
-        z = self.E(x.flatten(1))
-        loss = self.rec(x, z * a) + 100 * ((z - z.mean(0)) ** 2 * torch.exp(-10 * a**2)).mean()
-        self.o_ae.zero_grad()
-        loss.backward()
-        self.o_ae.step()
+        # 1. auto-encoder: reconstruction + variance penalty
+        z = self.E_(x)
+        var = ((z - z.mean(0)) ** 2 * torch.exp(-o.var_sharpness * a**2)).mean()
+        self.update(self.o_ae, self.rec(x, z * a) + o.var_weight * var, self.ae_params)
+        # 2. critic, n_critic times on fresh batches: WGAN-GP
         for xc in chunks[1 : 1 + self.nc]:
             with torch.no_grad():
-                ze = self.E(xc.flatten(1)) * a
+                ze = self.E_(xc) * a
             zp = torch.randn_like(ze) * a
-            eps = torch.rand(len(ze), 1)
+            gap = self.H_(ze).mean() - self.H_(zp).mean()
+            eps = torch.rand(len(ze), 1, device=self.device, dtype=ze.dtype)
             u = (eps * zp + (1 - eps) * ze).requires_grad_(True)
             (g,) = torch.autograd.grad(self.H(u).sum(), u, create_graph=True)
-            lh = self.H(ze).mean() - self.H(zp).mean() + 10 * ((g.norm(2, dim=1) - 1) ** 2).mean()
-            self.o_h.zero_grad()
-            lh.backward()
-            self.o_h.step()
-        lg = -self.H(self.E(x.flatten(1)) * a).mean()
-        self.o_g.zero_grad()
-        lg.backward()
-        self.o_g.step()
+            gp = ((g.norm(2, dim=1) - 1) ** 2).mean()
+            self.update(self.o_h, gap + o.gp_weight * gp, self.h_params)
+        # 3. encoder as generator
+        self.update(self.o_g, -self.H_(self.E_(x) * a).mean(), self.e_params)
+        # 4. mask: reconstruction + adversarial gap + polarisation, then beta >= 0
         with torch.no_grad():
-            z = self.E(x.flatten(1))
+            z = self.E_(x)
         a = -torch.expm1(-self.beta)
-        lm = (1000 * self.rec(x, z * a)
-              + (1 - (self.H(z * a).mean() - self.H(torch.randn_like(z) * a).mean())) ** 2
-              + (2 / len(a)) * (a * (1 - a)).abs().sum())
-        self.o_m.zero_grad()
-        lm.backward()
-        self.o_m.step()
+        gap = self.H_(z * a).mean() - self.H_(torch.randn_like(z) * a).mean()
+        lm = (o.mask_rec_weight * self.rec(x, z * a) + (1 - gap) ** 2
+              + self.schedule.reg_weight(self.it) * (a * (1 - a)).abs().sum())
+        self.update(self.o_m, lm, [self.beta])
         with torch.no_grad():
             self.beta.clamp_(min=0)
+        self.it += 1

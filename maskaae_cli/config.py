@@ -145,6 +145,7 @@ class TrainConfig:
     tags: str = ""  # comma-separated logger tags
     progress: bool = True
     threads: int | None = None  # torch CPU threads; None: torch's default
+    compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
 
 
 @dataclass

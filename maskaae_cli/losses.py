@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Critic = Callable[[torch.Tensor], torch.Tensor]  # H: a module, or a compiled module's eager forward
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, kind: str) -> torch.Tensor:
@@ -28,7 +32,7 @@ def variance_penalty(z: torch.Tensor, alpha: torch.Tensor, sharpness: float = 10
     return (centred.pow(2) * torch.exp(-sharpness * alpha.pow(2))).mean()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """WGAN-GP penalty mean((||grad critic(u)||_2 - 1)^2) at random interpolates u."""
     eps = torch.rand(real.shape[0], 1, device=real.device, dtype=real.dtype)
     u = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
@@ -38,11 +42,15 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 
 
 def critic_loss(critic: nn.Module, z_enc: torch.Tensor, z_prior: torch.Tensor,
-                gp_weight: float = 10.0) -> torch.Tensor:
-    """L_H = mean H(enc) - mean H(prior) + gp_weight * GP (encoder and mask held constant)."""
+                gp_weight: float = 10.0, gp_critic: Critic | None = None) -> torch.Tensor:
+    """L_H = mean H(enc) - mean H(prior) + gp_weight * GP (encoder and mask held constant).
+
+    ``gp_critic`` evaluates H for the penalty when ``critic`` cannot be differentiated twice
+    (a torch.compile'd critic: pass its eager forward).
+    """
     z_enc, z_prior = z_enc.detach(), z_prior.detach()
     gap = critic(z_enc).mean() - critic(z_prior).mean()
-    return gap + gp_weight * gradient_penalty(critic, z_prior, z_enc)
+    return gap + gp_weight * gradient_penalty(gp_critic or critic, z_prior, z_enc)
 
 
 def generator_loss(critic: nn.Module, z_enc: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from torch import nn
 
 from maskaae_cli import losses
 from maskaae_cli.config import Config
+from maskaae_cli.hot_path import direct_backward_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
 
@@ -36,6 +37,9 @@ class MaskAAE(L.LightningModule):
                                active_threshold=m.active_threshold)
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
         self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
+        self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
+        self._direct_backward = False  # see on_train_start
+        self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
 
     # ----------------------------------------------------------------- inference
     @property
@@ -65,6 +69,16 @@ class MaskAAE(L.LightningModule):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Generate n samples: D(alpha * p)."""
         return self.decoder(self.prior(n, generator))
+
+    def compile_nets(self) -> None:
+        """torch.compile the encoder, decoder and critic in place (state_dict keys unchanged).
+
+        Compiled graphs cannot be differentiated twice, so the critic's gradient penalty keeps
+        calling the critic's eager forward.
+        """
+        for net in (self.encoder, self.decoder, self.critic):
+            net.compile()
+        self._gp_critic = self.critic.forward
 
     # ------------------------------------------------------------------ training
     @property
@@ -99,17 +113,32 @@ class MaskAAE(L.LightningModule):
             for group in opt.param_groups:
                 group["lr"] = lr
 
+    def on_train_start(self) -> None:
+        """Settle the hot path once the Trainer has placed the model (see hot_path.py)."""
+        self._owned = None
+        self._direct_backward = direct_backward_ok(self.trainer)
+
     def _train_only(self, *modules: nn.Module) -> None:
-        """Let gradients reach only ``modules``' parameters (saves the others' weight gradients)."""
-        for mod in (self.encoder, self.decoder, self.critic, self.mask):
-            mod.requires_grad_(any(mod is m for m in modules))
+        """Let gradients reach only ``modules``' parameters (saves the others' weight gradients).
+
+        The parameter lists are collected once (walking the module tree costs more than the
+        toggling) and only flags that change are touched.
+        """
+        if self._owned is None:
+            self._owned = [(mod, list(mod.parameters()))
+                           for mod in (self.encoder, self.decoder, self.critic, self.mask)]
+        for mod, params in self._owned:
+            flag = any(mod is m for m in modules)
+            for p in params:
+                if p.requires_grad != flag:
+                    p.requires_grad_(flag)
 
     def _step(self, opt: Any, loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        if self._trainer is None:  # used directly, e.g. in tests
-            loss.backward()
+        if self._trainer is None or self._direct_backward:
+            loss.backward()  # directly: used outside a Trainer, or nothing needs manual_backward's hooks
         else:
-            self.manual_backward(loss)
+            self.manual_backward(loss)  # DDP gradient sync, mixed-precision loss scaling, backward hooks
         opt.step()
 
     def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -134,7 +163,7 @@ class MaskAAE(L.LightningModule):
         with torch.no_grad():
             z_enc = self.encoder(x) * alpha
         z_prior = torch.randn_like(z_enc) * alpha
-        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight)
+        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight, self._gp_critic)
         self._step(opt, loss)
         return loss.detach()
 

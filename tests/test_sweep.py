@@ -16,6 +16,7 @@ from conftest import run_cli, tiny_config
 from rich.console import Console
 
 from maskaae_cli.cli import train as train_cli
+from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.command import SweepOptions, run_command
 from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range, parse_models
@@ -149,7 +150,8 @@ def test_sweep_writes_results_figure_and_resumes(tmp_path):
     assert result["metric"] == "frechet_distance" and result["n_true"] == 8
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (out / "sweep.svg").read_text()
-    assert json.loads((out / "sweep.json").read_text())["identity"]["config"]["train"]["max_steps"] == 20000
+    identity = json.loads((out / "sweep.json").read_text())["identity"]
+    assert identity["config"]["train"]["max_steps"] == Config().train.max_steps  # the resolved config
     assert [r.status for r in rows] == ["done"] * 12
 
     again = FakeTrainer()
