@@ -214,6 +214,7 @@ def test_interrupted_sweep_keeps_every_finished_run(tmp_path):
     assert [r["status"] for r in table].count("done") == 3  # written before the interruption
     assert [r["status"] for r in table].count("pending") == 9
     assert not (out / "sweep.lock").exists()
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"  # the figure of what finished
     rest = FakeTrainer()
     sweep(out, rest)
     assert len(rest.calls) == 9

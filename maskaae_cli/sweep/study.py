@@ -165,9 +165,11 @@ def run_sweep(sweep: Sweep, slots: list[Slot], run_one: JobFn, console: Console,
                 display.console.print(finished_line(row, outcome.seconds), highlight=False,
                                       soft_wrap=True)
 
-            execute(jobs, slots, run_one, on_done, on_interrupt)
-        cost = save(sweep, rows)
-        ordered = [rows[spec] for spec in sweep.study]
-        if any(r.status == "done" for r in ordered):
-            plot_sweep(ordered, sweep.sweep_dir / "sweep", sweep.n_true, sweep.info.get("title", ""))
+            try:
+                execute(jobs, slots, run_one, on_done, on_interrupt)
+            finally:  # an interrupted sweep still gets the figure of what has finished
+                cost = save(sweep, rows)
+                ordered = [rows[spec] for spec in sweep.study]
+                if any(r.status == "done" for r in ordered):
+                    plot_sweep(ordered, sweep.sweep_dir / "sweep", sweep.n_true, sweep.info.get("title", ""))
         return ordered, cost
