@@ -33,7 +33,7 @@ class PlainMaskAAE:
         self.beta = torch.nn.Parameter((torch.rand(m.m) * m.beta_init_max).to(self.device, dtype))
         self.data = data.to(self.device)  # the whole (in-memory) training set on the device
         self.image, self.bs, self.nc, self.o = is_image, o.batch_size, o.n_critic, o
-        self.schedule = o.mask_schedule(m.m)
+        self.schedule = o.mask_schedule(m.m, cfg.train.max_steps)
         self.ae_params = [*self.E.parameters(), *self.D.parameters()]
         self.h_params, self.e_params = list(self.H.parameters()), list(self.E.parameters())
         self.o_ae = torch.optim.RMSprop(self.ae_params, lr=o.lr_ae)
@@ -81,9 +81,10 @@ class PlainMaskAAE:
         o = self.o
         chunks = (self.batch() if batch is None else batch).split(self.bs)
         x = chunks[0]
-        if self.it == self.schedule.lr_drop_step:  # the learning-rate drop at 5T
-            for opt, lr in ((self.o_ae, o.lr_ae), (self.o_m, o.lr_mask)):
-                opt.param_groups[0]["lr"] = lr * self.schedule.lr_factor(self.it)
+        if self.it in (0, o.mask_start, self.schedule.lr_drop_step):  # mask warm-up, learning-rate drop
+            f = self.schedule.lr_factor(self.it)
+            self.o_ae.param_groups[0]["lr"] = o.lr_ae * f
+            self.o_m.param_groups[0]["lr"] = o.lr_mask * f if self.it >= o.mask_start else 0.0
         a = -torch.expm1(-self.beta.detach())
         # 1. auto-encoder: reconstruction + variance penalty
         z = self.E_(x)

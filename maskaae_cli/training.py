@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
 
 from maskaae_cli.atomic_io import AtomicCheckpointIO
@@ -32,14 +32,11 @@ from maskaae_cli.loggers import (
 )
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import LAST_CHECKPOINT, ResumePoint, prepare_resumed_run_dir
 from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
 from maskaae_cli.sampling import generate
 from maskaae_cli.signals import GracefulStop
-
-# Redraws of the progress display per second. Lightning's default (100) redraws on a background
-# thread after nearly every iteration: 5-10% of the synthetic default's training time.
-PROGRESS_REFRESH_PER_SECOND = 4
 
 
 def _quiet_lightning() -> None:
@@ -93,7 +90,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", every_n_train_steps=t.ckpt_every * k,
                            save_last=True, save_top_k=0)
     if t.progress:
-        callbacks = [*callbacks, RichProgressBar(refresh_rate=PROGRESS_REFRESH_PER_SECOND, leave=True)]
+        callbacks = [*callbacks, TrainingProgress(t.log_every)]
     try:
         return L.Trainer(
             max_steps=t.max_steps * k,  # Lightning counts each of the k optimiser steps

@@ -84,3 +84,16 @@ def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
         code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
         assert code == 0, err
     assert [cfg.train.compile for cfg in seen] == [False, True]
+
+
+def test_progress_bar_reads_metrics_only_on_logging_iterations(tmp_path, monkeypatch):
+    from maskaae_cli.progress import TrainingProgress
+
+    reads = []
+    original = TrainingProgress.get_metrics
+    monkeypatch.setattr(TrainingProgress, "get_metrics",
+                        lambda self, trainer, module: reads.append(module.iteration) or original(
+                            self, trainer, module))
+    model = fit(tmp_path, steps=20, progress=True, log_every=5)
+    assert model.iteration == 20
+    assert {5, 10, 15, 20} <= set(reads) and len(reads) < 20  # not after every iteration
