@@ -9,29 +9,45 @@ from __future__ import annotations
 import os
 
 import lightning as L
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 
-_BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
+_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
-def direct_backward_ok(trainer: L.Trainer) -> bool:
-    """Whether ``loss.backward()`` does all that ``manual_backward`` would.
+def direct_step_ok(trainer: L.Trainer) -> bool:
+    """Whether ``loss.backward(); optimizer.step()`` does all that Lightning's wrapped versions would.
 
-    True only on a plain single-device strategy with full 32-bit precision (no loss scaling,
-    no DDP gradient sync) and when no callback and not the LightningModule overrides the
-    backward hooks that ``manual_backward`` would call.
+    ``manual_backward`` and ``LightningOptimizer.step`` add, per pass: the backward and
+    before-optimizer-step hooks of every callback and of the module, loss scaling, DDP
+    gradient sync and gradient clipping. True only where none of that applies: a plain
+    single-device strategy, full 32-bit precision, no gradient clipping, and no callback and
+    not the LightningModule overriding those hooks.
     """
     if type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not Precision:
         return False
+    if trainer.gradient_clip_val:
+        return False
     module = trainer.lightning_module
-    for hook in _BACKWARD_HOOKS:
+    for hook in _STEP_HOOKS:
         if getattr(type(module), hook) is not getattr(L.LightningModule, hook):
             return False
         if any(getattr(type(cb), hook) is not getattr(L.Callback, hook) for cb in trainer.callbacks):
             return False
     return True
+
+
+def direct_optimizer_step(opt: LightningOptimizer) -> None:
+    """``opt.step()`` without the strategy and precision layers (only where ``direct_step_ok``).
+
+    The manual-optimisation loop's own before/after callbacks still run, so Lightning's step
+    counter (``global_step``) and its profiler see every step.
+    """
+    opt._on_before_step()
+    opt.optimizer.step()
+    opt._on_after_step()
 
 
 class CheapCudaCheck(L.Callback):

@@ -10,7 +10,7 @@ from torch import nn
 
 from maskaae_cli import losses
 from maskaae_cli.config import Config
-from maskaae_cli.hot_path import direct_backward_ok
+from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
 
@@ -38,7 +38,7 @@ class MaskAAE(L.LightningModule):
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
         self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
-        self._direct_backward = False  # see on_train_start
+        self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
 
     # ----------------------------------------------------------------- inference
@@ -116,7 +116,7 @@ class MaskAAE(L.LightningModule):
     def on_train_start(self) -> None:
         """Settle the hot path once the Trainer has placed the model (see hot_path.py)."""
         self._owned = None
-        self._direct_backward = direct_backward_ok(self.trainer)
+        self._direct_step = direct_step_ok(self.trainer)
 
     def _train_only(self, *modules: nn.Module) -> None:
         """Let gradients reach only ``modules``' parameters (saves the others' weight gradients).
@@ -135,11 +135,15 @@ class MaskAAE(L.LightningModule):
 
     def _step(self, opt: Any, loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        if self._trainer is None or self._direct_backward:
-            loss.backward()  # directly: used outside a Trainer, or nothing needs manual_backward's hooks
-        else:
-            self.manual_backward(loss)  # DDP gradient sync, mixed-precision loss scaling, backward hooks
-        opt.step()
+        if self._trainer is None:  # used outside a Trainer (tests): plain optimisers
+            loss.backward()
+            opt.step()
+        elif self._direct_step:  # nothing needs Lightning's wrappers: see hot_path.py
+            loss.backward()
+            direct_optimizer_step(opt)
+        else:  # DDP gradient sync, mixed-precision loss scaling, hooks
+            self.manual_backward(loss)
+            opt.step()
 
     def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
         """Step 1: reconstruction + variance penalty on (nearly) masked-out codes; E and D."""

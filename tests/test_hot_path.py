@@ -24,6 +24,16 @@ class CountBackwardHooks(L.Callback):
         self.after += 1
 
 
+class CountOptimizerStepHooks(L.Callback):
+    """Observes the before-optimizer-step hook, which only Lightning's wrapped step calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:  # noqa: ANN001
+        self.calls += 1
+
+
 def fit(tmp_path, callbacks=(), steps=3, **train):
     cfg = tiny_config(tmp_path / "run", train={"max_steps": steps, "eval_every": 100, **train})
     L.seed_everything(0, verbose=False)
@@ -33,11 +43,11 @@ def fit(tmp_path, callbacks=(), steps=3, **train):
     return model
 
 
-def test_direct_backward_gives_the_same_weights_as_manual_backward(tmp_path):
+def test_direct_step_gives_the_same_weights_as_manual_backward(tmp_path):
     fast = fit(tmp_path / "fast")
     hooks = CountBackwardHooks()
     slow = fit(tmp_path / "slow", [hooks])
-    assert fast._direct_backward and not slow._direct_backward
+    assert fast._direct_step and not slow._direct_step
     assert fast.iteration == slow.iteration == 3
     steps = 3 * slow.opt_steps_per_iter
     assert hooks.before == hooks.after == steps  # every backward pass went through manual_backward
@@ -45,9 +55,21 @@ def test_direct_backward_gives_the_same_weights_as_manual_backward(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_direct_optimizer_step_matches_lightnings_and_counts_steps(tmp_path):
+    fast = fit(tmp_path / "fast")
+    hooks = CountOptimizerStepHooks()
+    slow = fit(tmp_path / "slow", [hooks])
+    assert fast._direct_step and not slow._direct_step
+    steps = 3 * slow.opt_steps_per_iter
+    assert hooks.calls == steps
+    assert fast.trainer.global_step == slow.trainer.global_step == steps  # Lightning counted every step
+    for (name, a), b in zip(fast.state_dict().items(), slow.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_mixed_precision_keeps_manual_backward(tmp_path):
     model = fit(tmp_path, steps=1, precision="bf16-mixed")
-    assert not model._direct_backward
+    assert not model._direct_step
 
 
 def test_every_parameter_is_trainable_after_fitting(tmp_path):
