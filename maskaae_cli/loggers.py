@@ -20,6 +20,7 @@ import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 
 from maskaae_cli.config import Config
 from maskaae_cli.model import MaskAAE
@@ -63,6 +64,31 @@ class KeepingCSVLogger(CSVLogger):
         # written at every logging step, so a hard kill loses no row the checkpoint covers
         super().__init__(run_dir, name="", version="", flush_logs_every_n_steps=1)
         self._resume_step = resume_step
+        self._staged: tuple[int, dict[str, Any]] | None = None
+
+    def stage(self, metrics: dict[str, Any], step: int) -> None:
+        """Hold ``metrics`` for the row Lightning logs next at ``step``, so each step stays one row."""
+        self._flush_staged()
+        self._staged = (step, dict(metrics))
+
+    def _flush_staged(self) -> None:
+        if self._staged is not None:
+            step, metrics = self._staged
+            self._staged = None
+            super().log_metrics(metrics, step)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        if self._staged is not None and self._staged[0] == step:
+            metrics = {**self._staged[1], **metrics}
+            self._staged = None
+        self._flush_staged()  # held for a step that Lightning did not log: a row of its own
+        super().log_metrics(metrics, step)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self._flush_staged()
+        super().finalize(status)
 
     @property
     @rank_zero_experiment
@@ -131,7 +157,14 @@ class DashboardLogging(L.Callback):
             names = ("ae", "critic", "gen", "mask")[: len(module.optimizers())]  # wae: no mask
             logs |= {f"lr/{n}": opt.param_groups[0]["lr"]
                      for n, opt in zip(names, module.optimizers(), strict=True)}
-            module.log_dict(logs)
+            # Straight to the loggers at Lightning's logging step (metrics.csv merges them into
+            # that step's row): module.log_dict costs a device move per key and call, which for
+            # m alphas shows in the throughput of the small nets (benchmarks/throughput.py).
+            for logger in trainer.loggers:
+                if isinstance(logger, KeepingCSVLogger):
+                    logger.stage(logs, step - 1)
+                else:
+                    logger.log_metrics(logs, step=step - 1)
         if step % self.image_every == 0 and trainer.is_global_zero:
             self.log_images(trainer, module, step - 1)  # Lightning's logging step: the 0-based batch
 

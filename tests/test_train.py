@@ -45,6 +45,9 @@ def test_cli_run_writes_everything(tmp_path):
     assert "commit" in record["git"]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert any(r.get("active_dims") for r in rows) and any(r.get("val/frechet") for r in rows)
+    trained = [r for r in rows if r.get("loss/ae")]
+    assert trained and all(r["alpha/00"] and r["lr/mask"] for r in trained)  # one row per logging step
+    assert not [r for r in rows if r.get("alpha/00") and not r.get("loss/ae")]
     assert (out / "mask_trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "active_dims" in result.stdout
 
