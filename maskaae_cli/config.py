@@ -59,6 +59,7 @@ class ModelConfig:
     critic_depth: int = 3
     conv_channels: int = 64  # conv nets: channels of the first layer
     beta_init_max: float = 5.0
+    beta_init_min: float = 0.0  # beta ~ U[beta_init_min, beta_init_max] (reference: U[0, 5])
     active_threshold: float = 0.1
     rec_loss: str = "auto"  # "bce", "mse" or "auto" (bce for images, mse for vectors)
 
@@ -89,6 +90,13 @@ class OptimConfig:
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
     mask_start: int = 500  # the mask learns from this step on (reference: 0, from the start)
+    # "fixed": mask_rec_weight throughout (the reference). "constraint": mask_rec_weight is the
+    # starting value of a weight that grows while the reconstruction error sits more than
+    # mask_rec_tolerance above its best so far and decays otherwise (maskaae_cli/rec_constraint.py).
+    mask_rec_control: str = "fixed"
+    mask_rec_tolerance: float = 0.1
+    mask_rec_rate: float = 0.02  # log-weight change per iteration per unit of excess
+    mask_rec_ema: float = 0.99  # smoothing of the reconstruction error the constraint watches
     # "reference": c doubles every reg_double_periods * T from step 0, rates drop at lr_drop_periods * T.
     # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
     # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
@@ -202,6 +210,8 @@ class Config:
                 raise UserError(message)
         if o.schedule not in ("reference", "budget"):
             raise UserError(f"unknown optim.schedule {o.schedule!r}: use reference or budget")
+        if o.mask_rec_control not in ("fixed", "constraint"):
+            raise UserError(f"unknown optim.mask_rec_control {o.mask_rec_control!r}: use fixed or constraint")
         if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
             raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
         if m.rec_loss not in ("auto", "bce", "mse"):

@@ -64,7 +64,8 @@ def polarisation(alpha: torch.Tensor) -> torch.Tensor:
 
 
 def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
-              alpha: torch.Tensor, reg_weight: float, rec_weight: float = 1000.0) -> torch.Tensor:
+              alpha: torch.Tensor, reg_weight: float,
+              rec_weight: float | torch.Tensor = 1000.0) -> torch.Tensor:
     """L_mask = rec_weight * L_rec + (1 - (mean H(enc) - mean H(prior)))^2 + c * polarisation."""
     adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
     return rec_weight * rec + adversarial + reg_weight * polarisation(alpha)

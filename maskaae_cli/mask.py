@@ -9,18 +9,19 @@ from torch import nn
 class LatentMask(nn.Module):
     """A mask over ``m`` latent dimensions.
 
-    ``beta`` is the trainable parameter (kept >= 0 by :meth:`clamp_`); ``alpha`` lies in
+    ``beta`` is the trainable parameter (kept >= 0 by :meth:`clamp_`), drawn from
+    U[beta_init_min, beta_init_max] (the reference: U[0, 5]); ``alpha`` lies in
     [0, 1). A disabled mask (the WAE baseline) has ``alpha`` fixed at 1 and no parameter.
     """
 
     def __init__(self, m: int, beta_init_max: float = 5.0, enabled: bool = True,
-                 active_threshold: float = 0.1) -> None:
+                 active_threshold: float = 0.1, beta_init_min: float = 0.0) -> None:
         super().__init__()
         self.m = m
         self.enabled = enabled
         self.active_threshold = active_threshold
         if enabled:
-            self.beta = nn.Parameter(torch.rand(m) * beta_init_max)
+            self.beta = nn.Parameter(beta_init_min + torch.rand(m) * (beta_init_max - beta_init_min))
         else:
             self.register_buffer("beta", torch.full((m,), float("inf")), persistent=False)
 

@@ -13,6 +13,7 @@ from maskaae_cli.config import Config
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
+from maskaae_cli.rec_constraint import RecWeightControl
 
 
 class MaskAAE(L.LightningModule):
@@ -34,9 +35,13 @@ class MaskAAE(L.LightningModule):
         self.is_image = is_image
         self.encoder, self.decoder, self.critic = build_nets(m, self.data_shape, is_image)
         self.mask = LatentMask(m.m, m.beta_init_max, enabled=m.model == "maae",
-                               active_threshold=m.active_threshold)
+                               active_threshold=m.active_threshold, beta_init_min=m.beta_init_min)
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
         self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
+        o = self.cfg.optim
+        self.rec_control = (
+            RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema)
+            if o.mask_rec_control == "constraint" and self.mask.enabled else None)
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
@@ -188,10 +193,15 @@ class MaskAAE(L.LightningModule):
         rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
         h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
         reg_weight = self.schedule.reg_weight(step)
-        loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, o.mask_rec_weight)
+        rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
+        loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
         self._step(opt, loss)
         self.mask.clamp_()
-        return {"loss/mask": loss.detach()}
+        out = {"loss/mask": loss.detach()}
+        if self.rec_control is not None:
+            self.rec_control.update(rec, adapt=step >= o.mask_start)
+            out["mask/rec_weight"] = self.rec_control.weight.clone()
+        return out
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         o = self.cfg.optim

@@ -51,3 +51,11 @@ def test_disabled_mask_is_identity_without_parameters():
     assert torch.equal(mask(z), z)
     assert mask.active_dims() == 6
     assert list(mask.parameters()) == []
+
+
+def test_beta_init_min_shifts_the_uniform_range():
+    torch.manual_seed(0)
+    beta = LatentMask(20_000, beta_init_max=5.0, beta_init_min=2.3).beta.detach()
+    assert beta.min() >= 2.3 and beta.max() <= 5.0
+    assert abs(beta.mean().item() - 3.65) < 0.05
+    assert (LatentMask(100, beta_init_min=2.3).alpha > 0.89).all()
