@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--n-true", type=int, action="append", help="true dimension(s); default 8")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", default=None, help="a recipe for every run (default: built-in defaults)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once (each on one thread)")
     p.add_argument("--last-evals", type=int, default=4, help="average the Frechet distance over these")
     p.add_argument("--workdir", default="runs/benchmark-discovery")
@@ -59,6 +60,7 @@ def main() -> None:
     for n in a.n_true or [8]:
         common = ["--n-true", str(n), "--seed", str(a.seed)]
         common += ["--max-steps", str(a.steps)] if a.steps else []
+        common += ["--recipe", a.recipe] if a.recipe else []
         for model, m in (("maae", 2 * n), ("maae", 4 * n), ("wae", n), ("wae", 4 * n)):
             name = f"n{n}-{model}-m{m}"
             plans.append((n, name, [*common, "--model", model, "--m", str(m)], work / name))
@@ -81,7 +83,8 @@ def main() -> None:
     for line in verdicts:
         print(line)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"runs": rows, "targets": verdicts, "jobs": a.jobs}, indent=2) + "\n")
+    Path(a.out).write_text(json.dumps({"runs": rows, "targets": verdicts, "jobs": a.jobs,
+                                          "recipe": a.recipe}, indent=2) + "\n")
     print(f"written: {a.out}")
 
 
