@@ -1,0 +1,119 @@
+"""The paper's Figure 4a from `maskaae sweep-m` folders, with the issue's targets checked.
+
+Reads the MaskAAE rows of one sweep folder and the WAE rows of another (or the same) folder's
+results.csv, so a change that touches only the mask need not retrain the WAE baseline (check
+first that WAE's training is unchanged). Writes results.csv, results.json, sweep.png and
+sweep.svg to --out, and prints the table, the cost of the WAE search and the verdicts.
+
+    maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --models maae,wae --seeds 0,1 \\
+        --jobs 2 --out runs/fig4a
+    python benchmarks/fig4a.py --maae runs/fig4a --wae runs/fig4a --out benchmarks/results/fig4a
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from statistics import mean
+
+from maskaae_cli.sweep.plot import plot_sweep
+from maskaae_cli.sweep.results import RunResult, cost_summary, read_results_csv, write_results
+
+INT_FIELDS = ("m", "seed", "active_dims", "steps")
+FLOAT_FIELDS = ("value", "wall_seconds", "job_seconds")
+
+
+def load_rows(folder: Path, model: str) -> list[RunResult]:
+    rows = []
+    for raw in read_results_csv(folder / "results.csv"):
+        if raw["model"] != model:
+            continue
+        values = {k: (None if v == "" else v) for k, v in raw.items()}
+        for k in INT_FIELDS:
+            values[k] = int(values[k]) if values[k] is not None else None
+        for k in FLOAT_FIELDS:
+            values[k] = float(values[k]) if values[k] is not None else None
+        values["run_dir"] = f"{folder}/{values['run_dir'] or ''}"
+        values["error"] = values["error"] or ""
+        rows.append(RunResult(**values))
+    return rows
+
+
+def by_m(rows: list[RunResult], field: str) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for r in rows:
+        if r.status == "done" and getattr(r, field) is not None:
+            out.setdefault(r.m, []).append(float(getattr(r, field)))
+    return out
+
+
+def verdicts(maae: list[RunResult], wae: list[RunResult], n: int) -> list[str]:
+    """Figure 4a's targets (issue 5)."""
+    w, q, act = by_m(wae, "value"), by_m(maae, "value"), by_m(maae, "active_dims")
+    w_mean = {m: mean(v) for m, v in w.items()}
+    m_best = min(w_mean, key=w_mean.get)
+    best, m_max = w_mean[m_best], max(w_mean)
+    above = [m for m in sorted(q) if m >= n]
+    flat = {m: mean(q[m]) / best for m in above}
+    found = {m: act[m] for m in above}
+    return [
+        f"WAE minimum at m = {m_best} (mean {best:.3f}); within {n} +/- 2: {abs(m_best - n) <= 2}",
+        f"WAE at m = {m_max} is {w_mean[m_max] / best:.2f}x its minimum; at least 1.5x: "
+        f"{w_mean[m_max] >= 1.5 * best}",
+        "MaskAAE / WAE minimum for m >= n: " + ", ".join(f"m={m}: {r:.2f}" for m, r in flat.items())
+        + f"; all within 1.25x: {all(r <= 1.25 for r in flat.values())}",
+        "MaskAAE active dims for m >= n: " + ", ".join(f"m={m}: {'/'.join(str(int(a)) for a in v)}"
+                                                      for m, v in found.items())
+        + f"; all within {n} +/- 1: {all(abs(a - n) <= 1 for v in found.values() for a in v)}",
+    ]
+
+
+def table(maae: list[RunResult], wae: list[RunResult]) -> list[str]:
+    w, q, act = by_m(wae, "value"), by_m(maae, "value"), by_m(maae, "active_dims")
+    lines = ["| m | WAE FD (per seed) | WAE mean | MaskAAE FD (per seed) | MaskAAE mean "
+             "| MaskAAE active dims |", "|---|---|---|---|---|---|"]
+    for m in sorted(set(w) | set(q)):
+        wv, qv = w.get(m, []), q.get(m, [])
+        lines.append(f"| {m} | {', '.join(f'{v:.2f}' for v in wv)} | {mean(wv):.2f} | "
+                     f"{', '.join(f'{v:.2f}' for v in qv)} | {mean(qv):.2f} | "
+                     f"{', '.join(str(int(a)) for a in act.get(m, []))} |")
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--maae", type=Path, required=True, help="sweep folder whose MaskAAE rows to use")
+    p.add_argument("--wae", type=Path, required=True, help="sweep folder whose WAE rows to use")
+    p.add_argument("--out", type=Path, required=True, help="folder for the merged results and figure")
+    p.add_argument("--n-true", type=int, default=8)
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    a = p.parse_args()
+    if (a.out / "results.csv").exists() and not a.overwrite:
+        sys.exit(f"error: {a.out}/results.csv exists: pass --overwrite to replace it, "
+                 "or choose another --out")
+    maae, wae = load_rows(a.maae, "maae"), load_rows(a.wae, "wae")
+    if not maae or not wae:
+        sys.exit(f"error: need MaskAAE rows in {a.maae}/results.csv and WAE rows in {a.wae}/results.csv")
+    rows = sorted(maae + wae, key=lambda r: (r.m, r.model, r.seed))
+    m_max = max(r.m for r in rows)
+    cost = cost_summary(rows, m_max)
+    checks = verdicts(maae, wae, a.n_true)
+    steps = next(r.steps for r in rows if r.steps)
+    a.out.mkdir(parents=True, exist_ok=True)
+    write_results(a.out, rows, {"dataset": "synthetic", "n_true": a.n_true, "metric": "frechet_distance",
+                                "maae_from": str(a.maae), "wae_from": str(a.wae), "cost": cost,
+                                "targets": checks})
+    plot_sweep(rows, a.out / "sweep", n_true=a.n_true, title=f"synthetic (n = {a.n_true}), {steps} steps")
+    print("\n".join(table(maae, wae)))
+    if cost:
+        print(f"cost: WAE search over m = {cost['wae_m_values']}: {cost['wae_sweep_wall_seconds']:.0f} s, "
+              f"{cost['wae_sweep_steps']:.0f} iterations; one MaskAAE run at m = {m_max}: "
+              f"{cost['maae_run_wall_seconds']:.0f} s ({cost['wall_ratio']}x wall, "
+              f"{cost['steps_ratio']}x steps)")
+    print("\n".join(checks))
+    print(f"written: {a.out}/results.csv, results.json, sweep.png, sweep.svg")
+
+
+if __name__ == "__main__":
+    main()
