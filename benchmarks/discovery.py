@@ -49,6 +49,9 @@ def main() -> None:
     p.add_argument("--n-true", type=int, action="append", help="true dimension(s); default 8")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse-wae", default=None, metavar="JSON",
+                   help="take the WAE rows from an earlier results file instead of retraining them "
+                        "(only when WAE training is unchanged since)")
     p.add_argument("--recipe", default=None, help="a recipe for every run (default: built-in defaults)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once (each on one thread)")
     p.add_argument("--last-evals", type=int, default=4, help="average the Frechet distance over these")
@@ -56,6 +59,8 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "discovery.json"))
     a = p.parse_args()
     work = Path(a.workdir)
+    reused = [r for r in json.loads(Path(a.reuse_wae).read_text())["runs"]
+              if r.get("model") == "wae" and r["n_true"] in (a.n_true or [8])] if a.reuse_wae else []
     plans = []
     for n in a.n_true or [8]:
         common = ["--n-true", str(n), "--seed", str(a.seed)]
@@ -63,15 +68,22 @@ def main() -> None:
         common += ["--recipe", a.recipe] if a.recipe else []
         for model, m in (("maae", 2 * n), ("maae", 4 * n), ("wae", n), ("wae", 4 * n)):
             name = f"n{n}-{model}-m{m}"
+            if any(r["name"] == name for r in reused):
+                continue
             plans.append((n, name, [*common, "--model", model, "--m", str(m)], work / name))
     with ThreadPoolExecutor(a.jobs) as pool:
         results = list(pool.map(lambda t: (t[0], run_one(*t[1:])), plans))
     rows = []
+    for r in reused:
+        r["reused_from"] = a.reuse_wae
+    results = [(r["n_true"], r) for r in reused] + results
     for n, r in results:
         r["n_true"] = n
         hist = r.get("frechet_val_history") or []
         r["frechet_recent_mean"] = sum(hist[-a.last_evals:]) / max(1, len(hist[-a.last_evals:]))
         rows.append(r)
+    order = a.n_true or [8]
+    rows.sort(key=lambda r: (order.index(r["n_true"]), r["name"]))
     print(f"{'run':<18}{'active':>7}{'FD(last evals)':>16}{'FD(test)':>10}{'train s':>9}")
     for r in rows:
         if r["status"] != "ok":
@@ -84,7 +96,7 @@ def main() -> None:
         print(line)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"runs": rows, "targets": verdicts, "jobs": a.jobs,
-                                          "recipe": a.recipe}, indent=2) + "\n")
+                                          "recipe": a.recipe, "reuse_wae": a.reuse_wae}, indent=2) + "\n")
     print(f"written: {a.out}")
 
 
