@@ -99,6 +99,7 @@ class OptimConfig:
     mask_rec_tolerance: float = 0.1
     mask_rec_rate: float = 0.02  # log-weight change per iteration per unit of excess
     mask_rec_ema: float = 0.99  # smoothing of the reconstruction error the constraint watches
+    mask_rec_weight_min: float = 1.0  # the adaptive weight stays within [min, 1e5]
     # "reference": c doubles every reg_double_periods * T from step 0, rates drop at lr_drop_periods * T.
     # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
     # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.

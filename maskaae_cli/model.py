@@ -40,7 +40,8 @@ class MaskAAE(L.LightningModule):
         self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
         o = self.cfg.optim
         self.rec_control = (
-            RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema)
+            RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema,
+                             min_weight=o.mask_rec_weight_min)
             if o.mask_rec_control == "constraint" and self.mask.enabled else None)
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start

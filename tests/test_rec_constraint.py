@@ -75,3 +75,13 @@ def test_unknown_control_mode_is_a_user_error():
     cfg.optim.mask_rec_control = "pid"
     with pytest.raises(UserError, match="mask_rec_control"):
         cfg.validate()
+
+
+def test_weight_floor_comes_from_the_config(tmp_path):
+    cfg = tiny_config(tmp_path / "run")
+    cfg.optim.mask_rec_control, cfg.optim.mask_rec_weight_min = "constraint", 50.0
+    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    model.rec_control.tolerance = 10.0  # always slack: the weight decays towards its floor
+    for _ in range(2000):
+        model.rec_control.update(torch.tensor(1.0))
+    assert model.rec_control.weight.item() == 50.0
