@@ -83,7 +83,8 @@ def table(maae: list[RunResult], wae: list[RunResult]) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maae", type=Path, required=True, help="sweep folder whose MaskAAE rows to use")
+    p.add_argument("--maae", type=Path, required=True, action="append",
+                   help="sweep folder whose MaskAAE rows to use (repeat to combine folders)")
     p.add_argument("--wae", type=Path, required=True, help="sweep folder whose WAE rows to use")
     p.add_argument("--out", type=Path, required=True, help="folder for the merged results and figure")
     p.add_argument("--n-true", type=int, default=8)
@@ -92,9 +93,10 @@ def main() -> None:
     if (a.out / "results.csv").exists() and not a.overwrite:
         sys.exit(f"error: {a.out}/results.csv exists: pass --overwrite to replace it, "
                  "or choose another --out")
-    maae, wae = load_rows(a.maae, "maae"), load_rows(a.wae, "wae")
+    maae = [r for folder in a.maae for r in load_rows(folder, "maae") if r.status == "done"]
+    wae = load_rows(a.wae, "wae")
     if not maae or not wae:
-        sys.exit(f"error: need MaskAAE rows in {a.maae}/results.csv and WAE rows in {a.wae}/results.csv")
+        sys.exit(f"error: need finished MaskAAE rows in {a.maae} and WAE rows in {a.wae}/results.csv")
     rows = sorted(maae + wae, key=lambda r: (r.m, r.model, r.seed))
     m_max = max(r.m for r in rows)
     cost = cost_summary(rows, m_max)
@@ -102,7 +104,7 @@ def main() -> None:
     steps = next(r.steps for r in rows if r.steps)
     a.out.mkdir(parents=True, exist_ok=True)
     write_results(a.out, rows, {"dataset": "synthetic", "n_true": a.n_true, "metric": "frechet_distance",
-                                "maae_from": str(a.maae), "wae_from": str(a.wae), "cost": cost,
+                                "maae_from": [str(f) for f in a.maae], "wae_from": str(a.wae), "cost": cost,
                                 "targets": checks})
     plot_sweep(rows, a.out / "sweep", n_true=a.n_true, title=f"synthetic (n = {a.n_true}), {steps} steps")
     print("\n".join(table(maae, wae)))

@@ -59,9 +59,10 @@ class ModelConfig:
     critic_depth: int = 3
     conv_channels: int = 64  # conv nets: channels of the first layer
     beta_init_max: float = 5.0
-    # beta ~ U[beta_init_min, beta_init_max]. Reference U[0, 5]: a dimension that starts with a
-    # small alpha is flattened by the variance penalty before the mask can judge it.
-    beta_init_min: float = 2.3  # alpha >= 0.9 at the start
+    # beta ~ U[beta_init_min, beta_init_max] (reference U[0, 5]). A dimension that starts with a
+    # small alpha is flattened by the variance penalty before the mask can judge it: 2.3 (every
+    # alpha > 0.9) keeps all n from m = n (recipes/synthetic-near-n.yaml).
+    beta_init_min: float = 0.0
     active_threshold: float = 0.1
     rec_loss: str = "auto"  # "bce", "mse" or "auto" (bce for images, mse for vectors)
 
@@ -91,11 +92,11 @@ class OptimConfig:
     reg_double_periods: float = 4.0  # c doubles every this many T
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
-    mask_start: int = 2000  # the mask learns from this step on (reference: 0, from the start)
+    mask_start: int = 500  # the mask learns from this step on (reference: 0, from the start)
     # "fixed": mask_rec_weight throughout (the reference). "constraint": mask_rec_weight is the
     # starting value of a weight that grows while the reconstruction error sits more than
     # mask_rec_tolerance above its best so far and decays otherwise (maskaae_cli/rec_constraint.py).
-    mask_rec_control: str = "constraint"
+    mask_rec_control: str = "fixed"
     mask_rec_tolerance: float = 0.1
     mask_rec_rate: float = 0.02  # log-weight change per iteration per unit of excess
     mask_rec_ema: float = 0.99  # smoothing of the reconstruction error the constraint watches
@@ -104,8 +105,8 @@ class OptimConfig:
     # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
     # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
     schedule: str = "budget"
-    ramp_start_fraction: float = 0.3
-    ramp_end_fraction: float = 0.7
+    ramp_start_fraction: float = 0.1
+    ramp_end_fraction: float = 0.6
     lr_drop_fraction: float = 0.3
 
     def period(self, m: int) -> int:
