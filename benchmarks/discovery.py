@@ -59,10 +59,11 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "discovery.json"))
     a = p.parse_args()
     work = Path(a.workdir)
+    ns = a.n_true or [8]
     reused = [r for r in json.loads(Path(a.reuse_wae).read_text())["runs"]
-              if r.get("model") == "wae" and r["n_true"] in (a.n_true or [8])] if a.reuse_wae else []
+              if r.get("model") == "wae" and r["n_true"] in ns] if a.reuse_wae else []
     plans = []
-    for n in a.n_true or [8]:
+    for n in ns:
         common = ["--n-true", str(n), "--seed", str(a.seed)]
         common += ["--max-steps", str(a.steps)] if a.steps else []
         common += ["--recipe", a.recipe] if a.recipe else []
@@ -82,8 +83,7 @@ def main() -> None:
         hist = r.get("frechet_val_history") or []
         r["frechet_recent_mean"] = sum(hist[-a.last_evals:]) / max(1, len(hist[-a.last_evals:]))
         rows.append(r)
-    order = a.n_true or [8]
-    rows.sort(key=lambda r: (order.index(r["n_true"]), r["name"]))
+    rows.sort(key=lambda r: (ns.index(r["n_true"]), r["name"]))
     print(f"{'run':<18}{'active':>7}{'FD(last evals)':>16}{'FD(test)':>10}{'train s':>9}")
     for r in rows:
         if r["status"] != "ok":

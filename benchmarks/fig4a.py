@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from statistics import mean
 
+from maskaae_cli.sweep.command import cost_lines
 from maskaae_cli.sweep.plot import plot_sweep
 from maskaae_cli.sweep.results import RunResult, cost_summary, read_results_csv, write_results
 
@@ -25,6 +26,9 @@ FLOAT_FIELDS = ("value", "wall_seconds", "job_seconds")
 
 
 def load_rows(folder: Path, model: str) -> list[RunResult]:
+    """``model``'s rows of FOLDER/results.csv, typed as the sweep writes them."""
+    if not (folder / "results.csv").is_file():
+        sys.exit(f"error: {folder}/results.csv not found: give a `maskaae sweep-m` output folder")
     rows = []
     for raw in read_results_csv(folder / "results.csv"):
         if raw["model"] != model:
@@ -108,12 +112,7 @@ def main() -> None:
                                 "targets": checks})
     plot_sweep(rows, a.out / "sweep", n_true=a.n_true, title=f"synthetic (n = {a.n_true}), {steps} steps")
     print("\n".join(table(maae, wae)))
-    if cost:
-        print(f"cost: WAE search over m = {cost['wae_m_values']}: {cost['wae_sweep_wall_seconds']:.0f} s, "
-              f"{cost['wae_sweep_steps']:.0f} iterations; one MaskAAE run at m = {m_max}: "
-              f"{cost['maae_run_wall_seconds']:.0f} s ({cost['wall_ratio']}x wall, "
-              f"{cost['steps_ratio']}x steps)")
-    print("\n".join(checks))
+    print("\n".join(cost_lines(cost) + checks))
     print(f"written: {a.out}/results.csv, results.json, sweep.png, sweep.svg")
 
 

@@ -198,11 +198,9 @@ class MaskAAE(L.LightningModule):
         loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
         self._step(opt, loss)
         self.mask.clamp_()
-        out = {"loss/mask": loss.detach()}
         if self.rec_control is not None:
             self.rec_control.update(rec, adapt=step >= o.mask_start)
-            out["mask/rec_weight"] = self.rec_control.weight.clone()
-        return out
+        return {"loss/mask": loss.detach()}
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         o = self.cfg.optim
@@ -226,6 +224,8 @@ class MaskAAE(L.LightningModule):
             active = float(self.mask.active_dims())
             logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"],
                      "mask/reg_weight": self.schedule.reg_weight(step)}
+            if self.rec_control is not None:
+                logs["mask/rec_weight"] = self.rec_control.weight.clone()
             self.log_dict(logs)
             self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
 
