@@ -46,6 +46,7 @@ class MaskAAE(L.LightningModule):
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
+        self.step_count = 0  # training iterations behind these weights (set by checkpoint.load_model)
 
     # ----------------------------------------------------------------- inference
     @property
