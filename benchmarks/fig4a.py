@@ -73,14 +73,19 @@ def verdicts(maae: list[RunResult], wae: list[RunResult], n: int) -> list[str]:
     ]
 
 
+def mean_text(values: list[float]) -> str:
+    """The mean to two decimals, or '-' for an m that one model has no finished run at."""
+    return f"{mean(values):.2f}" if values else "-"
+
+
 def table(maae: list[RunResult], wae: list[RunResult]) -> list[str]:
     w, q, act = by_m(wae, "value"), by_m(maae, "value"), by_m(maae, "active_dims")
     lines = ["| m | WAE FD (per seed) | WAE mean | MaskAAE FD (per seed) | MaskAAE mean "
              "| MaskAAE active dims |", "|---|---|---|---|---|---|"]
     for m in sorted(set(w) | set(q)):
         wv, qv = w.get(m, []), q.get(m, [])
-        lines.append(f"| {m} | {', '.join(f'{v:.2f}' for v in wv)} | {mean(wv):.2f} | "
-                     f"{', '.join(f'{v:.2f}' for v in qv)} | {mean(qv):.2f} | "
+        lines.append(f"| {m} | {', '.join(f'{v:.2f}' for v in wv) or '-'} | {mean_text(wv)} | "
+                     f"{', '.join(f'{v:.2f}' for v in qv) or '-'} | {mean_text(qv)} | "
                      f"{', '.join(str(int(a)) for a in act.get(m, []))} |")
     return lines
 
