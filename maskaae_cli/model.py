@@ -114,7 +114,7 @@ class MaskAAE(L.LightningModule):
         factor = self.schedule.lr_factor(step)
         o = self.cfg.optim
         opts = self.optimizers()
-        mask_lr = o.lr_mask * factor if step >= o.mask_start else 0.0  # warm-up: mask frozen
+        mask_lr = o.lr_mask * factor if step >= self.schedule.mask_start else 0.0  # warm-up
         targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
         for opt, lr in targets:
             for group in opt.param_groups:
@@ -200,7 +200,7 @@ class MaskAAE(L.LightningModule):
         self._step(opt, loss)
         self.mask.clamp_()
         if self.rec_control is not None:
-            self.rec_control.update(rec, adapt=step >= o.mask_start)
+            self.rec_control.update(rec, adapt=step >= self.schedule.mask_start)
         return {"loss/mask": loss.detach()}
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:

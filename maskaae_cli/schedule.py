@@ -17,7 +17,8 @@ class MaskSchedule:
 
     c stays at ``c_init`` until ``ramp_start``, then doubles every ``double_every`` steps up
     to ``c_max``; from step ``lr_drop_step`` the auto-encoder and mask learning rates are
-    divided by ``lr_drop_factor``. The reference ramps from step 0.
+    divided by ``lr_drop_factor``. The reference ramps from step 0. The mask learns from
+    iteration ``mask_start`` on (its learning rate is zero before).
     """
 
     c_init: float
@@ -26,6 +27,7 @@ class MaskSchedule:
     lr_drop_step: int
     lr_drop_factor: float
     ramp_start: int = 0
+    mask_start: int = 0
 
     def reg_weight(self, step: int) -> float:
         ramp = max(0, step - self.ramp_start)

@@ -47,3 +47,11 @@ def test_budget_schedule_scales_with_the_run_length():
     o = OptimConfig(schedule="budget")
     short, long = o.mask_schedule(32, 10_000), o.mask_schedule(32, 40_000)
     assert long.ramp_start == 4 * short.ramp_start and long.lr_drop_step == 4 * short.lr_drop_step
+
+
+def test_budget_warmup_ends_by_the_ramp_in_short_runs():
+    o = OptimConfig(schedule="budget", mask_start=2000, ramp_start_fraction=0.3)
+    assert o.mask_schedule(32, 12_000).mask_start == 2000  # ramp at 3,600: the warm-up as set
+    assert o.mask_schedule(32, 1_000).mask_start == 300  # ramp at 300: the mask learns from there
+    reference = OptimConfig(schedule="reference", mask_start=2000)
+    assert reference.mask_schedule(32, 1_000).mask_start == 2000

@@ -1,5 +1,7 @@
 """Each of the four optimiser steps moves only the parameters it owns."""
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -90,7 +92,7 @@ def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
 
 def test_mask_warmup_freezes_beta_then_releases_it(setup):
     model, opts, _ = setup
-    model.cfg.optim.mask_start = 100
+    model.schedule = dataclasses.replace(model.schedule, mask_start=100)
 
     class FakeTrainer:
         optimizers = opts
