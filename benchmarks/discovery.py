@@ -57,7 +57,10 @@ def main() -> None:
     p.add_argument("--last-evals", type=int, default=4, help="average the Frechet distance over these")
     p.add_argument("--workdir", default="runs/benchmark-discovery")
     p.add_argument("--out", default=str(RESULTS / "discovery.json"))
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out results file")
     a = p.parse_args()
+    if Path(a.out).exists() and not a.overwrite:
+        sys.exit(f"error: {a.out} exists: pass --overwrite to replace it, or choose another --out")
     work = Path(a.workdir)
     ns = a.n_true or [8]
     reused = [r for r in json.loads(Path(a.reuse_wae).read_text())["runs"]

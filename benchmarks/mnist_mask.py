@@ -103,7 +103,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "benchmarks" / "mnist_mask")
-    run(p.parse_args())
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing results file in --out and the run folders in --runs")
+    args = p.parse_args()
+    taken = [args.out / "mnist_mask.json"] + [args.runs / f"m{m}" for m in args.m]
+    taken = [t for t in taken if t.exists()]
+    if taken and not args.overwrite:
+        sys.exit(f"error: {taken[0]} exists: pass --overwrite to replace it, or choose another --out/--runs")
+    run(args)
 
 
 if __name__ == "__main__":
