@@ -1,6 +1,6 @@
 import pytest
 
-from maskaae_cli.config import OptimConfig
+from maskaae_cli.config import RECIPES_DIR, Config, OptimConfig, load_recipe
 from maskaae_cli.schedule import MaskSchedule, reference_period
 
 
@@ -55,3 +55,11 @@ def test_budget_warmup_ends_by_the_ramp_in_short_runs():
     assert o.mask_schedule(32, 1_000).mask_start == 300  # ramp at 300: the mask learns from there
     reference = OptimConfig(schedule="reference", mask_start=2000)
     assert reference.mask_schedule(32, 1_000).mask_start == 2000
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+def test_every_shipped_recipe_loads_and_validates(recipe):
+    """Each recipe names only known fields, with usable values, for the dataset it is named for."""
+    cfg = Config.from_dict(load_recipe(recipe), recipe)
+    cfg.validate()
+    assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
