@@ -40,8 +40,8 @@ def run_one(name: str, args: list[str], out: Path) -> dict:
 
 
 def val_history(out: Path) -> list[float]:
-    rows = csv.DictReader((out / "metrics.csv").open())
-    return [float(r["val/frechet"]) for r in rows if r.get("val/frechet")]
+    with (out / "metrics.csv").open(newline="") as f:
+        return [float(r["val/frechet"]) for r in csv.DictReader(f) if r.get("val/frechet")]
 
 
 def main() -> None:

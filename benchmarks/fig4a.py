@@ -17,10 +17,14 @@ run's validation distance averaged over its last --last-evals evaluations (from 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
+from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from statistics import mean
+
+from discovery import val_history
 
 from maskaae_cli.sweep.command import cost_lines
 from maskaae_cli.sweep.plot import plot_sweep
@@ -49,47 +53,45 @@ def load_rows(folder: Path, model: str) -> list[RunResult]:
     return rows
 
 
-def last_evals_mean(run_dir: str, k: int) -> float | None:
+def last_evals_mean(run: RunResult, k: int) -> float | None:
     """The mean of a run's last ``k`` validation Frechet distances, or None without a metrics.csv."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        return None
-    with path.open(newline="") as f:
-        values = [float(r["val/frechet"]) for r in csv.DictReader(f) if r.get("val/frechet")]
+    run_dir = Path(run.run_dir)
+    values = val_history(run_dir) if (run_dir / "metrics.csv").is_file() else []
     return mean(values[-k:]) if values else None
 
 
 def smoothed_table(maae: list[RunResult], wae: list[RunResult], k: int) -> list[str]:
     """Per m: each model's mean over seeds of the last-k validation distance, and WAE's minimum."""
-    def means(rows: list[RunResult]) -> dict[int, float]:
-        per_m: dict[int, list[float]] = {}
-        for r in rows:
-            v = last_evals_mean(r.run_dir, k) if r.status == "done" else None
-            if v is not None:
-                per_m.setdefault(r.m, []).append(v)
-        return {m: mean(v) for m, v in per_m.items()}
-
-    w, q = means(wae), means(maae)
+    last_k = partial(last_evals_mean, k=k)
+    w, q = by_m(wae, last_k), by_m(maae, last_k)
     lines = [f"| m | WAE val FD (mean of last {k} evals, over seeds) | MaskAAE |", "|---|---|---|"]
-    lines += [f"| {m} | {mean_text([w[m]] if m in w else [])} | {mean_text([q[m]] if m in q else [])} |"
+    lines += [f"| {m} | {mean_text(w.get(m, []))} | {mean_text(q.get(m, []))} |"
               for m in sorted(set(w) | set(q))]
     if w:
-        best = min(w, key=w.get)
-        lines.append(f"WAE minimum on this reading at m = {best} ({w[best]:.2f})")
+        best = min(w, key=lambda m: mean(w[m]))
+        lines.append(f"WAE minimum on this reading at m = {best} ({mean(w[best]):.2f})")
     return lines
 
 
-def by_m(rows: list[RunResult], field: str) -> dict[int, list[float]]:
+def by_m(rows: list[RunResult], value: Callable[[RunResult], float | None]) -> dict[int, list[float]]:
+    """``value`` of each finished run, grouped by m (runs without one are left out)."""
     out: dict[int, list[float]] = {}
     for r in rows:
-        if r.status == "done" and getattr(r, field) is not None:
-            out.setdefault(r.m, []).append(float(getattr(r, field)))
+        v = value(r) if r.status == "done" else None
+        if v is not None:
+            out.setdefault(r.m, []).append(float(v))
     return out
+
+
+def curves(maae: list[RunResult], wae: list[RunResult]) -> tuple[dict, dict, dict]:
+    """Per m: WAE's metric, MaskAAE's metric and MaskAAE's active dimensions over seeds."""
+    metric = attrgetter("value")
+    return by_m(wae, metric), by_m(maae, metric), by_m(maae, attrgetter("active_dims"))
 
 
 def verdicts(maae: list[RunResult], wae: list[RunResult], n: int) -> list[str]:
     """Figure 4a's targets (issue 5)."""
-    w, q, act = by_m(wae, "value"), by_m(maae, "value"), by_m(maae, "active_dims")
+    w, q, act = curves(maae, wae)
     w_mean = {m: mean(v) for m, v in w.items()}
     m_best = min(w_mean, key=w_mean.get)
     best, m_max = w_mean[m_best], max(w_mean)
@@ -114,7 +116,7 @@ def mean_text(values: list[float]) -> str:
 
 
 def table(maae: list[RunResult], wae: list[RunResult]) -> list[str]:
-    w, q, act = by_m(wae, "value"), by_m(maae, "value"), by_m(maae, "active_dims")
+    w, q, act = curves(maae, wae)
     lines = ["| m | WAE FD (per seed) | WAE mean | MaskAAE FD (per seed) | MaskAAE mean "
              "| MaskAAE active dims |", "|---|---|---|---|---|---|"]
     for m in sorted(set(w) | set(q)):
