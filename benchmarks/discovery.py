@@ -59,6 +59,8 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "discovery.json"))
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out results file")
     a = p.parse_args()
+    if a.last_evals < 1:
+        sys.exit(f"error: --last-evals must be at least 1 (got {a.last_evals})")
     if Path(a.out).exists() and not a.overwrite:
         sys.exit(f"error: {a.out} exists: pass --overwrite to replace it, or choose another --out")
     work = Path(a.workdir)

@@ -138,6 +138,8 @@ def main() -> None:
     p.add_argument("--last-evals", type=int, default=4,
                    help="the second table averages each run's last this many validation evaluations")
     a = p.parse_args()
+    if a.last_evals < 1:
+        sys.exit(f"error: --last-evals must be at least 1 (got {a.last_evals})")
     if (a.out / "results.csv").exists() and not a.overwrite:
         sys.exit(f"error: {a.out}/results.csv exists: pass --overwrite to replace it, "
                  "or choose another --out")
