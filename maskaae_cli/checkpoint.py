@@ -68,7 +68,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
     ckpt = load_checkpoint_dict(path)
     hp = ckpt["hyper_parameters"]
     try:
-        model = MaskAAE(hp["config"], tuple(hp["data_shape"]), hp["is_image"])
+        config = hp["config"]
+        if not any(k.startswith("ema.") for k in ckpt["state_dict"]):  # written without a moving average
+            config = {**config, "optim": {**config.get("optim", {}), "ema_decay": 0.0}}
+        model = MaskAAE(config, tuple(hp["data_shape"]), hp["is_image"])
         model.load_state_dict(ckpt["state_dict"])
         model.step_count = int(ckpt.get("global_step", 0)) // model.opt_steps_per_iter
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:

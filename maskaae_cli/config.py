@@ -110,6 +110,9 @@ class OptimConfig:
     ramp_start_fraction: float = 0.3
     ramp_end_fraction: float = 0.7
     lr_drop_fraction: float = 0.3
+    # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
+    # and mask with this decay per iteration; 0 turns it off (generate from the last weights).
+    ema_decay: float = 0.0
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)
@@ -223,6 +226,9 @@ class Config:
             raise UserError(f"unknown optim.mask_rec_control {o.mask_rec_control!r}: use fixed or constraint")
         if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
             raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
+        if not 0.0 <= o.ema_decay < 1.0:
+            raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
+                            "such as 0.999")
         if m.rec_loss not in ("auto", "bce", "mse"):
             raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
         self._validate_hardware()

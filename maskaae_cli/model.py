@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from maskaae_cli import losses
 from maskaae_cli.config import Config
@@ -43,6 +44,7 @@ class MaskAAE(L.LightningModule):
             RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema,
                              min_weight=o.mask_rec_weight_min)
             if o.mask_rec_control == "constraint" and self.mask.enabled else None)
+        self.ema = self._build_ema(o.ema_decay) if o.ema_decay > 0 else None
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
@@ -67,15 +69,41 @@ class MaskAAE(L.LightningModule):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x))
 
-    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws from the masked prior alpha * p, p ~ N(0, I_m)."""
-        p = torch.randn(n, self.latent_dim, generator=generator, device=self.mask.beta.device)
-        return self.mask(p)
+    def _generator_parts(self) -> nn.ModuleDict:
+        """What generation uses: the decoder, and the mask when it is trained."""
+        return nn.ModuleDict({"decoder": self.decoder, **({"mask": self.mask} if self.mask.enabled else {})})
+
+    def _build_ema(self, decay: float) -> AveragedModel:
+        """An exponential moving average of the decoder and mask (optim.ema_decay), for generation."""
+        ema = AveragedModel(self._generator_parts(), multi_avg_fn=get_ema_multi_avg_fn(decay),
+                            use_buffers=True)
+        ema.requires_grad_(False)  # no optimiser, no DDP gradient sync: updated by update_ema
+        return ema
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n samples: D(alpha * p)."""
-        return self.decoder(self.prior(n, generator))
+    def update_ema(self) -> None:
+        """Fold the current decoder and mask into their moving average (no-op when it is off)."""
+        if self.ema is not None:
+            self.ema.update_parameters(self._generator_parts())
+
+    def generator(self, averaged: bool = True) -> tuple[nn.Module, LatentMask]:
+        """(decoder, mask) that turn prior draws into samples: the moving average's when kept
+        and ``averaged``, else the trained weights as they stand."""
+        if averaged and self.ema is not None and int(self.ema.n_averaged) > 0:
+            parts = self.ema.module
+            return parts["decoder"], parts["mask"] if "mask" in parts else self.mask
+        return self.decoder, self.mask
+
+    def generate(self, p: torch.Tensor, averaged: bool = True) -> torch.Tensor:
+        """Samples D(alpha * p) from unmasked prior draws ``p`` (see :meth:`generator`)."""
+        decoder, mask = self.generator(averaged)
+        return decoder(mask(p))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, averaged: bool = True) -> torch.Tensor:
+        """Generate n samples: D(alpha * p), p ~ N(0, I_m)."""
+        p = torch.randn(n, self.latent_dim, generator=generator, device=self.mask.beta.device)
+        return self.generate(p, averaged)
 
     def compile_nets(self) -> None:
         """torch.compile the encoder, decoder and critic in place (state_dict keys unchanged).
@@ -220,6 +248,7 @@ class MaskAAE(L.LightningModule):
         if self.uses_mask:
             logs |= self.mask_step(opt_mask[0], x, step)
         self._train_only(self.encoder, self.decoder, self.critic, self.mask)
+        self.update_ema()
 
         if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
             active = float(self.mask.active_dims())

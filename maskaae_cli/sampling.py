@@ -43,21 +43,25 @@ def prior_batches(model: MaskAAE, n: int, seed: int, batch_size: int) -> Iterato
 
 
 def sample_batches(model: MaskAAE, n: int, seed: int = 0, batch_size: int = 1000,
-                   device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
-    """Batches of D(alpha * p) on the CPU; the model is used on ``device``."""
+                   device: torch.device | str = "cpu", averaged: bool = True) -> Iterator[torch.Tensor]:
+    """Batches of D(alpha * p) on the CPU; the model is used on ``device``.
+
+    ``averaged``: use the moving-average decoder and mask when the model keeps them.
+    """
     model = model.to(device).eval()
     with torch.no_grad():
         for p in prior_batches(model, n, seed, batch_size):
-            yield model.decode(model.mask(p.to(device))).cpu()
+            yield model.generate(p.to(device), averaged).cpu()
 
 
 def generate(model: MaskAAE, n: int, seed: int = 0, batch_size: int = 1000,
-             device: torch.device | str = "cpu", progress: Progress | None = None) -> torch.Tensor:
+             device: torch.device | str = "cpu", progress: Progress | None = None,
+             averaged: bool = True) -> torch.Tensor:
     """n samples D(alpha * p) as one CPU tensor; ``progress`` is told how many were made per batch."""
     if n < 1:
         raise ValueError("n must be at least 1")
     out = []
-    for batch in sample_batches(model, n, seed, batch_size, device):
+    for batch in sample_batches(model, n, seed, batch_size, device, averaged):
         out.append(batch)
         if progress:
             progress(len(batch))

@@ -186,6 +186,9 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
         fake = generate(model, min(cfg.train.eval_samples, 10_000), seed=cfg.train.seed,
                         device=model.device).flatten(1)
         summary["frechet_distance"] = frechet_distance(fake, test)
+        if model.ema is not None:  # the last weights' figure beside the moving average's
+            raw = generate(model, len(fake), seed=cfg.train.seed, device=model.device, averaged=False)
+            summary["frechet_distance_raw"] = frechet_distance(raw.flatten(1), test)
         summary["frechet_against"] = f"test split ({len(test)} vectors, {len(fake)} generated)"
     summary["test_reconstruction"] = float(sum(
         torch.nn.functional.mse_loss(model.reconstruct(x.to(model.device)), x.to(model.device),

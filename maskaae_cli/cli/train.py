@@ -23,7 +23,7 @@ OPTION_SECTIONS = {
     **dict.fromkeys(("dataset", "n_true", "data_dim", "data_dir", "download", "image_size",
                      "celeba_crop", "num_workers"), "data"),
     **dict.fromkeys(("m", "model", "arch"), "model"),
-    "batch_size": "optim",
+    **dict.fromkeys(("batch_size", "ema_decay"), "optim"),
     **dict.fromkeys(("max_steps", "seed", "out", "eval_every", "log_every", "ckpt_every",
                      "accelerator", "threads", "overwrite", "progress", "gpus", "devices", "num_nodes",
                      "strategy", "precision", "logger", "wandb_project", "wandb_entity", "run_name",
@@ -85,6 +85,9 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size per step and per "
                           "device: the global batch is batch-size x devices x nodes (DDP averages "
                           "their gradients). (default: 64)")] = None,
+    ema_decay: Annotated[Optional[float], typer.Option(help="Generate (sample, fid, the evaluations) "
+                         "with an exponential moving average of the decoder and mask, this decay per "
+                         "step; 0 generates from the last weights. (default: 0)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed gives the same "
                     "run on the same machine. (default: 0)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder for the checkpoint, config, "
