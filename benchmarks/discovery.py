@@ -39,9 +39,10 @@ def run_one(name: str, args: list[str], out: Path) -> dict:
             "train_seconds": summary["wall_seconds"], "wall_seconds": round(wall, 1)}
 
 
-def val_history(out: Path) -> list[float]:
+def val_history(out: Path, key: str = "val/frechet") -> list[float]:
+    """A run's validation Frechet distances in order (``val/frechet_raw``: the last weights')."""
     with (out / "metrics.csv").open(newline="") as f:
-        return [float(r["val/frechet"]) for r in csv.DictReader(f) if r.get("val/frechet")]
+        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ sweep.svg to --out, and prints the table, the cost of the WAE search and the ver
 The verdicts use the sweep's metric (each run's final Frechet distance on the test split, what
 `maskaae fid` reports). Adversarial training makes one reading noisy, so a second table gives each
 run's validation distance averaged over its last --last-evals evaluations (from its metrics.csv).
+Runs trained with --ema-decay generate from a moving average of the decoder and mask; for them
+last-weights.md repeats the tables and verdicts with the same runs' last weights (a paired reading).
 
     maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --models maae,wae --seeds 0,1 \\
         --jobs 2 --out runs/fig4a
@@ -17,6 +19,8 @@ run's validation distance averaged over its last --last-evals evaluations (from 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -53,16 +57,30 @@ def load_rows(folder: Path, model: str) -> list[RunResult]:
     return rows
 
 
-def last_evals_mean(run: RunResult, k: int) -> float | None:
+def last_evals_mean(run: RunResult, k: int, key: str = "val/frechet") -> float | None:
     """The mean of a run's last ``k`` validation Frechet distances, or None without a metrics.csv."""
     run_dir = Path(run.run_dir)
-    values = val_history(run_dir) if (run_dir / "metrics.csv").is_file() else []
+    values = val_history(run_dir, key) if (run_dir / "metrics.csv").is_file() else []
     return mean(values[-k:]) if values else None
 
 
-def smoothed_table(maae: list[RunResult], wae: list[RunResult], k: int) -> list[str]:
+def last_weights(rows: list[RunResult]) -> list[RunResult] | None:
+    """``rows`` with each run's last-weights Frechet distance (``frechet_distance_raw`` in its
+    summary.json) as the value; None unless every finished run generated from a moving average."""
+    out = []
+    for r in rows:
+        path = Path(r.run_dir) / "summary.json"
+        raw = json.loads(path.read_text()).get("frechet_distance_raw") if path.is_file() else None
+        if raw is None and r.status == "done":
+            return None
+        out.append(dataclasses.replace(r, value=raw))
+    return out
+
+
+def smoothed_table(maae: list[RunResult], wae: list[RunResult], k: int,
+                   key: str = "val/frechet") -> list[str]:
     """Per m: each model's mean over seeds of the last-k validation distance, and WAE's minimum."""
-    last_k = partial(last_evals_mean, k=k)
+    last_k = partial(last_evals_mean, k=k, key=key)
     w, q = by_m(wae, last_k), by_m(maae, last_k)
     lines = [f"| m | WAE val FD (mean of last {k} evals, over seeds) | MaskAAE |", "|---|---|---|"]
     lines += [f"| {m} | {mean_text(w.get(m, []))} | {mean_text(q.get(m, []))} |"
@@ -162,7 +180,17 @@ def main() -> None:
     (a.out / "last-evals.md").write_text("\n".join(smooth) + "\n")
     print("\n".join(smooth))
     print("\n".join(cost_lines(cost) + checks))
-    print(f"written: {a.out}/results.csv, results.json, last-evals.md, sweep.png, sweep.svg")
+    written = "results.csv, results.json, last-evals.md, sweep.png, sweep.svg"
+    raw_maae, raw_wae = last_weights(maae), last_weights(wae)
+    if raw_maae and raw_wae:  # the same runs read from their last weights instead of the average
+        lines = ["The same runs, generating from their last weights instead of the moving average:", "",
+                 *table(raw_maae, raw_wae), "", *smoothed_table(raw_maae, raw_wae, a.last_evals,
+                                                              key="val/frechet_raw"),
+                 "", *verdicts(raw_maae, raw_wae, a.n_true)]
+        (a.out / "last-weights.md").write_text("\n".join(lines) + "\n")
+        print("\n" + "\n".join(lines))
+        written += ", last-weights.md"
+    print(f"written: {a.out}/{written}")
 
 
 if __name__ == "__main__":

@@ -111,8 +111,13 @@ class OptimConfig:
     ramp_end_fraction: float = 0.7
     lr_drop_fraction: float = 0.3
     # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
-    # and mask with this decay per iteration; 0 turns it off (generate from the last weights).
+    # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
     ema_decay: float = 0.0
+
+    def ema_decay_for(self, max_steps: int) -> float:
+        """ema_decay, capped so that the average spans at most a fifth of a short run (its time
+        constant 1 / (1 - decay) <= max_steps / 5); runs of 5,000+ steps keep 0.999 as it is."""
+        return min(self.ema_decay, max(0.0, 1.0 - 5.0 / max_steps)) if self.ema_decay > 0 else 0.0
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)

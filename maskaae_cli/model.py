@@ -44,7 +44,8 @@ class MaskAAE(L.LightningModule):
             RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema,
                              min_weight=o.mask_rec_weight_min)
             if o.mask_rec_control == "constraint" and self.mask.enabled else None)
-        self.ema = self._build_ema(o.ema_decay) if o.ema_decay > 0 else None
+        decay = o.ema_decay_for(self.cfg.train.max_steps)
+        self.ema = self._build_ema(decay) if decay > 0 else None
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled

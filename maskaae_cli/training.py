@@ -187,6 +187,7 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
                         device=model.device).flatten(1)
         summary["frechet_distance"] = frechet_distance(fake, test)
         if model.ema is not None:  # the last weights' figure beside the moving average's
+            summary["ema_decay"] = cfg.optim.ema_decay_for(cfg.train.max_steps)
             raw = generate(model, len(fake), seed=cfg.train.seed, device=model.device, averaged=False)
             summary["frechet_distance_raw"] = frechet_distance(raw.flatten(1), test)
         summary["frechet_against"] = f"test split ({len(test)} vectors, {len(fake)} generated)"

@@ -36,6 +36,24 @@ def test_average_follows_the_ema_recursion_and_generation_uses_it(tmp_path):
     assert not any(q.requires_grad for q in model.ema.parameters())  # no optimiser, no DDP sync
 
 
+def test_short_runs_cap_the_decay(tmp_path):
+    cfg = tiny_config(tmp_path, optim={"ema_decay": 0.999})
+    assert cfg.optim.ema_decay_for(12_000) == 0.999  # long runs: as given
+    assert cfg.optim.ema_decay_for(500) == 0.99  # time constant 100 = a fifth of the run
+    assert cfg.optim.ema_decay_for(3) == 0.0
+    decay = 0.999
+    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)  # 20 steps: capped at 0.75
+    name, w = next(iter(model.decoder.named_parameters()))
+    model.update_ema()
+    first = w.detach().clone()
+    with torch.no_grad():
+        w.add_(1.0)
+    model.update_ema()
+    averaged = dict(model.generator()[0].named_parameters())[name]
+    assert torch.allclose(averaged, 0.75 * first + 0.25 * w.detach())
+    assert not torch.allclose(averaged, decay * first + (1 - decay) * w.detach())
+
+
 def test_wae_average_holds_the_decoder_only(tmp_path):
     model = MaskAAE(tiny_config(tmp_path, model={"model": "wae"}, optim={"ema_decay": 0.9}).to_dict(),
                     (16,), is_image=False)
@@ -60,7 +78,7 @@ def test_training_path_is_unchanged_and_checkpoint_keeps_the_average(tmp_path):
         assert torch.equal(p, q), name  # the average never feeds back into training
     assert averaged["frechet_distance_raw"] == plain["frechet_distance"]
     assert averaged["frechet_distance"] != plain["frechet_distance"]
-    assert "frechet_distance_raw" not in plain
+    assert "frechet_distance_raw" not in plain and averaged["ema_decay"] == 0.75  # 20 steps: capped
     # the reloaded model generates with the average, exactly as the run did
     assert b.ema is not None and int(b.ema.n_averaged) == 20
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
