@@ -46,6 +46,8 @@ class MaskAAE(L.LightningModule):
             if o.mask_rec_control == "constraint" and self.mask.enabled else None)
         decay = o.ema_decay_for(self.cfg.train.max_steps)
         self.ema = self._build_ema(decay) if decay > 0 else None
+        self._ema_decay = decay
+        self._ema_pairs: tuple[list, list, list] | None = None  # see update_ema
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
@@ -83,9 +85,29 @@ class MaskAAE(L.LightningModule):
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """Fold the current decoder and mask into their moving average (no-op when it is off)."""
-        if self.ema is not None:
+        """Fold the current decoder and mask into their moving average (no-op when it is off).
+
+        The first update goes through ``AveragedModel.update_parameters`` (it copies); later ones
+        apply the same ``torch._foreach_lerp_`` to cached tensor lists, which skips its per-call
+        module walk (0.4 ms -> 0.03 ms per iteration on the synthetic nets, ~15 ms iterations).
+        """
+        if self.ema is None:
+            return
+        if self._ema_pairs is None or int(self.ema.n_averaged) == 0:
             self.ema.update_parameters(self._generator_parts())
+            parts = self._generator_parts()
+            pairs = list(zip([*self.ema.module.parameters(), *self.ema.module.buffers()],
+                             [*parts.parameters(), *parts.buffers()], strict=True))
+            floats = [(a, b) for a, b in pairs if a.is_floating_point()]
+            self._ema_pairs = ([a for a, _ in floats], [b for _, b in floats],
+                               [(a, b) for a, b in pairs if not a.is_floating_point()])
+            return
+        averaged, current, others = self._ema_pairs
+        weight = 1.0 - self._ema_decay
+        torch._foreach_lerp_(averaged, current, weight)
+        for a, b in others:  # integer buffers (BatchNorm's batch count), as torch's EMA treats them
+            a.copy_(a * self._ema_decay + b * weight)
+        self.ema.n_averaged += 1
 
     def generator(self, averaged: bool = True) -> tuple[nn.Module, LatentMask]:
         """(decoder, mask) that turn prior draws into samples: the moving average's when kept
@@ -152,6 +174,7 @@ class MaskAAE(L.LightningModule):
     def on_train_start(self) -> None:
         """Settle the hot path once the Trainer has placed the model (see hot_path.py)."""
         self._owned = None
+        self._ema_pairs = None  # the Trainer may have moved the model: re-read its tensors
         self._direct_step = direct_step_ok(self.trainer)
 
     def _train_only(self, *modules: nn.Module) -> None:

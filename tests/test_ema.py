@@ -54,6 +54,30 @@ def test_short_runs_cap_the_decay(tmp_path):
     assert not torch.allclose(averaged, decay * first + (1 - decay) * w.detach())
 
 
+def test_fast_update_matches_torch_averaged_model_bit_for_bit(tmp_path):
+    """update_ema's cached foreach path gives exactly what AveragedModel.update_parameters gives,
+    including BatchNorm buffers of the conv decoder."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    torch.manual_seed(0)
+    cfg = tiny_config(tmp_path, model={"arch": "conv", "conv_channels": 8}, optim={"ema_decay": 0.9},
+                      train={"max_steps": 1000})  # long enough to keep 0.9
+    model = MaskAAE(cfg.to_dict(), (1, 32, 32), is_image=True)
+    reference = AveragedModel(model._generator_parts(), multi_avg_fn=get_ema_multi_avg_fn(0.9),
+                              use_buffers=True)
+    model.decoder.train()
+    for _ in range(4):
+        with torch.no_grad():
+            for p in model._generator_parts().parameters():
+                p.add_(torch.randn_like(p))
+            model.decoder(torch.randn(4, 6))  # moves the BatchNorm running statistics
+        model.update_ema()
+        reference.update_parameters(model._generator_parts())
+    assert int(model.ema.n_averaged) == int(reference.n_averaged) == 4
+    for (name, a), b in zip(model.ema.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_wae_average_holds_the_decoder_only(tmp_path):
     model = MaskAAE(tiny_config(tmp_path, model={"model": "wae"}, optim={"ema_decay": 0.9}).to_dict(),
                     (16,), is_image=False)
