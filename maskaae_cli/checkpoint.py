@@ -63,15 +63,22 @@ def _unreadable(p: Path, exc: BaseException) -> UserError:
                      "corrupt or from another program")
 
 
+def saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The config a checkpoint was trained with; one that holds no moving average (written before
+    ``optim.ema_decay`` existed, or with it at 0) gets ``ema_decay: 0``, so the model rebuilt from it
+    has the same parameters as the file."""
+    config = ckpt["hyper_parameters"]["config"]
+    if any(k.startswith("ema.") for k in ckpt["state_dict"]):
+        return config
+    return {**config, "optim": {**config.get("optim", {}), "ema_decay": 0.0}}
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
     """Rebuild a trained :class:`MaskAAE` from a checkpoint, in eval mode."""
     ckpt = load_checkpoint_dict(path)
     hp = ckpt["hyper_parameters"]
     try:
-        config = hp["config"]
-        if not any(k.startswith("ema.") for k in ckpt["state_dict"]):  # written without a moving average
-            config = {**config, "optim": {**config.get("optim", {}), "ema_decay": 0.0}}
-        model = MaskAAE(config, tuple(hp["data_shape"]), hp["is_image"])
+        model = MaskAAE(saved_config(ckpt), tuple(hp["data_shape"]), hp["is_image"])
         model.load_state_dict(ckpt["state_dict"])
         model.step_count = int(ckpt.get("global_step", 0)) // model.opt_steps_per_iter
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -44,9 +44,8 @@ class MaskAAE(L.LightningModule):
             RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema,
                              min_weight=o.mask_rec_weight_min)
             if o.mask_rec_control == "constraint" and self.mask.enabled else None)
-        decay = o.ema_decay_for(self.cfg.train.max_steps)
-        self.ema = self._build_ema(decay) if decay > 0 else None
-        self._ema_decay = decay
+        self._ema_decay = o.ema_decay_for(self.cfg.train.max_steps)  # 0 on a run of <= 5 steps
+        self.ema = self._build_ema(self._ema_decay) if o.ema_decay > 0 else None
         self._ema_pairs: tuple[list, list, list] | None = None  # see update_ema
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from maskaae_cli.checkpoint import FINAL_CHECKPOINT, load_checkpoint_dict
+from maskaae_cli.checkpoint import FINAL_CHECKPOINT, load_checkpoint_dict, saved_config
 from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
 from maskaae_cli.run_dir import write_json
@@ -63,7 +63,7 @@ def find_resume_point(source: str | Path) -> ResumePoint:
         raise UserError(f"--resume {p}: no such run folder or checkpoint file")
     if "optimizer_states" not in ckpt or "loops" not in ckpt:
         raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
-    return ResumePoint(run_dir, checkpoint, _iterations(ckpt), ckpt["hyper_parameters"]["config"])
+    return ResumePoint(run_dir, checkpoint, _iterations(ckpt), saved_config(ckpt))
 
 
 def resume_config(point: ResumePoint, overrides: dict[str, dict[str, Any]]) -> Config:

@@ -87,15 +87,16 @@ def test_wae_average_holds_the_decoder_only(tmp_path):
     assert torch.isfinite(model.sample(4)).all()
 
 
-def test_off_by_default_and_before_the_first_update(tmp_path):
-    model = MaskAAE(tiny_config(tmp_path).to_dict(), (16,), is_image=False)
+def test_off_at_zero_and_before_the_first_update(tmp_path):
+    assert tiny_config(tmp_path).optim.ema_decay == 0.999  # on by default
+    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.0}).to_dict(), (16,), is_image=False)
     assert model.ema is None and model.generator() == (model.decoder, model.mask)
     on = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.9}).to_dict(), (16,), is_image=False)
     assert on.generator() == (on.decoder, on.mask)  # nothing averaged yet
 
 
 def test_training_path_is_unchanged_and_checkpoint_keeps_the_average(tmp_path):
-    plain = train(tiny_config(tmp_path / "plain"))
+    plain = train(tiny_config(tmp_path / "plain", optim={"ema_decay": 0.0}))
     averaged = train(tiny_config(tmp_path / "ema", optim={"ema_decay": 0.9}))
     a, b = load_model(tmp_path / "plain"), load_model(tmp_path / "ema")
     for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=False):
@@ -114,12 +115,29 @@ def test_training_path_is_unchanged_and_checkpoint_keeps_the_average(tmp_path):
 
 
 def test_checkpoint_without_average_loads_with_it_off(tmp_path):
-    train(tiny_config(tmp_path / "old"))
+    train(tiny_config(tmp_path / "old", optim={"ema_decay": 0.0}))
     ckpt = torch.load(tmp_path / "old" / "model.ckpt", weights_only=True)
     ckpt["hyper_parameters"]["config"]["optim"]["ema_decay"] = 0.999  # as a newer default would say
     torch.save(ckpt, tmp_path / "old.ckpt")
     model = load_model(tmp_path / "old.ckpt")
     assert model.ema is None
+
+
+def test_run_from_before_the_average_resumes_and_loads(tmp_path, capsys):
+    """A checkpoint without a moving average (older maskaae, or ema_decay 0) resumes without one."""
+    run = tmp_path / "run"
+    train(tiny_config(run, train={"max_steps": 4, "eval_every": 4, "log_every": 2}))
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert any(k.startswith("ema.") for k in ckpt["state_dict"])  # 4 steps: average kept, decay 0
+    for key in [k for k in ckpt["state_dict"] if k.startswith("ema.")]:
+        del ckpt["state_dict"][key]
+    del ckpt["hyper_parameters"]["config"]["optim"]["ema_decay"]  # as maskaae wrote it before
+    torch.save(ckpt, run / "checkpoints" / "last.ckpt")
+    (run / "model.ckpt").unlink()
+    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "6", "--no-progress"], capsys)
+    assert code == 0, err
+    model = load_model(run)
+    assert model.ema is None and model.step_count == 6
 
 
 def test_bad_decay_is_one_line(tmp_path, capsys):

@@ -64,7 +64,9 @@ def test_steps_leave_every_parameter_trainable_afterwards(setup):
     model.autoencoder_step(opt_ae, x, alpha)
     model.mask_step(opt_m, x, 0)
     model._train_only(model.encoder, model.decoder, model.critic, model.mask)
-    assert all(p.requires_grad for p in model.parameters())
+    trained = [p for name, p in model.named_parameters() if not name.startswith("ema.")]
+    assert trained and all(p.requires_grad for p in trained)
+    assert not any(p.requires_grad for p in model.ema.parameters())  # the average is not trained
 
 
 def test_wae_has_no_mask_optimiser_and_alpha_one(tmp_path):

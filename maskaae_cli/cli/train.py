@@ -87,7 +87,8 @@ def train(
                           "their gradients). (default: 64)")] = None,
     ema_decay: Annotated[Optional[float], typer.Option(help="Generate (sample, fid, the evaluations) "
                          "with an exponential moving average of the decoder and mask, this decay per "
-                         "step; 0 generates from the last weights. (default: 0)")] = None,
+                         "step (capped at 1 - 5 / --max-steps on short runs); 0 generates from the "
+                         "last weights. Training is the same either way. (default: 0.999)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed gives the same "
                     "run on the same machine. (default: 0)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder for the checkpoint, config, "
