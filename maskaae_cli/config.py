@@ -87,6 +87,10 @@ class OptimConfig:
     var_weight: float = 100.0
     var_sharpness: float = 10.0
     mask_rec_weight: float = 150.0  # reference 1000: stalls with too many dimensions here
+    # Weight of the latent cycle term in the mask loss (0: off, the reference): sum_j of
+    # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
+    # not need makes large (maskaae_cli/metrics/latent_cycle.py).
+    mask_cycle_weight: float = 0.0
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     schedule_period: int | None = None  # T; None: the reference rule from m

@@ -58,6 +58,22 @@ def test_mask_step_moves_beta_only_and_keeps_it_nonnegative(setup):
     assert (model.mask.beta >= 0).all()
 
 
+def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
+    torch.manual_seed(0)
+    betas = []
+    for weight in (0.0, 5.0):
+        torch.manual_seed(0)
+        cfg = tiny_config(tmp_path / "run", optim={"mask_cycle_weight": weight})
+        model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+        *_, opt_m = model.configure_optimizers()
+        before = snapshot(model)
+        out = model.mask_step(opt_m, torch.randn(16, 16), step=0)
+        assert changed(model, before) == {"mask"}
+        assert ("loss/cycle" in out) == (weight > 0)
+        betas.append(model.mask.beta.detach().clone())
+    assert not torch.equal(*betas)  # the term takes part in the step
+
+
 def test_steps_leave_every_parameter_trainable_afterwards(setup):
     model, (opt_ae, opt_h, opt_g, opt_m), x = setup
     alpha = model.mask.alpha.detach()
