@@ -91,6 +91,9 @@ class OptimConfig:
     # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
     # not need makes large (maskaae_cli/metrics/latent_cycle.py).
     mask_cycle_weight: float = 0.0
+    # ... acting until this fraction of --max-steps (the budget schedule's ramp start: by then the
+    # mask has found the dimensions; pushed on, it closes true ones as well).
+    mask_cycle_end_fraction: float = 0.3
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     schedule_period: int | None = None  # T; None: the reference rule from m

@@ -249,7 +249,7 @@ class MaskAAE(L.LightningModule):
         rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
         loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
         out = {}
-        if o.mask_cycle_weight > 0:
+        if o.mask_cycle_weight > 0 and step < o.mask_cycle_end_fraction * self.cfg.train.max_steps:
             cycle = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
             loss = loss + o.mask_cycle_weight * cycle
             out["loss/cycle"] = cycle.detach()
