@@ -240,6 +240,9 @@ class Config:
             raise UserError(f"unknown optim.mask_rec_control {o.mask_rec_control!r}: use fixed or constraint")
         if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
             raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
+        if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
+            raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
+                            "in [0, 1]")
         if not 0.0 <= o.ema_decay < 1.0:
             raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
                             "such as 0.999")

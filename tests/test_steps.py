@@ -123,3 +123,11 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
     expected = model.cfg.optim.lr_mask * model.schedule.lr_factor(100)
     assert opts[3].param_groups[0]["lr"] == pytest.approx(expected)
     assert opts[3].param_groups[0]["lr"] > 0
+
+
+def test_bad_cycle_settings_are_refused(tmp_path):
+    from maskaae_cli.errors import UserError
+
+    for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5}):
+        with pytest.raises(UserError, match="mask_cycle"):
+            tiny_config(tmp_path, optim=optim).validate()
