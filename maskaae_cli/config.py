@@ -87,6 +87,13 @@ class OptimConfig:
     var_weight: float = 100.0
     var_sharpness: float = 10.0
     mask_rec_weight: float = 150.0  # reference 1000: stalls with too many dimensions here
+    # Weight of the latent cycle term in the mask loss (0: off, the reference): sum_j of
+    # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
+    # not need makes large (maskaae_cli/metrics/latent_cycle.py).
+    mask_cycle_weight: float = 0.0
+    # ... acting until this fraction of --max-steps (the budget schedule's ramp start: by then the
+    # mask has found the dimensions; pushed on, it closes true ones as well).
+    mask_cycle_end_fraction: float = 0.3
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     schedule_period: int | None = None  # T; None: the reference rule from m
@@ -233,6 +240,9 @@ class Config:
             raise UserError(f"unknown optim.mask_rec_control {o.mask_rec_control!r}: use fixed or constraint")
         if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
             raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
+        if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
+            raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
+                            "in [0, 1]")
         if not 0.0 <= o.ema_decay < 1.0:
             raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
                             "such as 0.999")

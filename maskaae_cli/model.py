@@ -248,11 +248,16 @@ class MaskAAE(L.LightningModule):
         reg_weight = self.schedule.reg_weight(step)
         rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
         loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
+        out = {}
+        if o.mask_cycle_weight > 0 and step < o.mask_cycle_end_fraction * self.cfg.train.max_steps:
+            cycle = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
+            loss = loss + o.mask_cycle_weight * cycle
+            out["loss/cycle"] = cycle.detach()
         self._step(opt, loss)
         self.mask.clamp_()
         if self.rec_control is not None:
             self.rec_control.update(rec, adapt=step >= self.schedule.mask_start)
-        return {"loss/mask": loss.detach()}
+        return {"loss/mask": loss.detach(), **out}
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         o = self.cfg.optim

@@ -77,3 +77,22 @@ def test_reconstruction_loss_kinds():
     assert bce.item() == pytest.approx(math.log(2), rel=1e-5)
     with pytest.raises(ValueError):
         losses.reconstruction_loss(x, x, "l1")
+
+
+def test_latent_cycle_is_zero_for_an_inverse_pair_and_pushes_an_ignored_dimension_shut():
+    torch.manual_seed(0)
+    w = torch.randn(4, 4) + 3 * torch.eye(4)
+    w_lost = w.clone()
+    w_lost[:, 2] = 0.0  # the decoder ignores latent 2
+    p = torch.randn(3000, 4)
+    alpha = torch.full((4,), 0.9, requires_grad=True)
+    a = alpha.detach()  # an encoder whose masked code alpha * E(x) inverts the decoder: E = W^-1 / alpha
+    exact = losses.latent_cycle(lambda x: x @ torch.linalg.inv(w).T / a, lambda z: z @ w.T, p, alpha)
+    assert float(exact) < 1e-8
+    lost = losses.latent_cycle(lambda x: x @ torch.linalg.pinv(w_lost).T / a, lambda z: z @ w_lost.T, p,
+                               alpha)
+    # nothing of alpha_2 p_2 comes back: the term is mean((alpha_2 p_2)^2), its gradient 2 alpha_2 E[p_2^2]
+    assert abs(float(lost) - 0.81 * float(p[:, 2].pow(2).mean())) < 1e-4
+    (grad,) = torch.autograd.grad(lost, alpha)
+    assert abs(float(grad[2]) - 1.8 * float(p[:, 2].pow(2).mean())) < 1e-3
+    assert torch.all(grad[[0, 1, 3]].abs() < 1e-4)  # a mask step shuts only the ignored dimension

@@ -58,6 +58,22 @@ def test_mask_step_moves_beta_only_and_keeps_it_nonnegative(setup):
     assert (model.mask.beta >= 0).all()
 
 
+def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
+    torch.manual_seed(0)
+    betas = []
+    for weight in (0.0, 5.0):
+        torch.manual_seed(0)
+        cfg = tiny_config(tmp_path / "run", optim={"mask_cycle_weight": weight})
+        model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+        *_, opt_m = model.configure_optimizers()
+        before = snapshot(model)
+        out = model.mask_step(opt_m, torch.randn(16, 16), step=0)
+        assert changed(model, before) == {"mask"}
+        assert ("loss/cycle" in out) == (weight > 0)
+        betas.append(model.mask.beta.detach().clone())
+    assert not torch.equal(*betas)  # the term takes part in the step
+
+
 def test_steps_leave_every_parameter_trainable_afterwards(setup):
     model, (opt_ae, opt_h, opt_g, opt_m), x = setup
     alpha = model.mask.alpha.detach()
@@ -107,3 +123,11 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
     expected = model.cfg.optim.lr_mask * model.schedule.lr_factor(100)
     assert opts[3].param_groups[0]["lr"] == pytest.approx(expected)
     assert opts[3].param_groups[0]["lr"] > 0
+
+
+def test_bad_cycle_settings_are_refused(tmp_path):
+    from maskaae_cli.errors import UserError
+
+    for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5}):
+        with pytest.raises(UserError, match="mask_cycle"):
+            tiny_config(tmp_path, optim=optim).validate()
