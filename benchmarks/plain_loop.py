@@ -34,7 +34,6 @@ class PlainMaskAAE:
         self.data = data.to(self.device)  # the whole (in-memory) training set on the device
         self.image, self.bs, self.nc, self.o = is_image, o.batch_size, o.n_critic, o
         self.schedule = o.mask_schedule(m.m, cfg.train.max_steps)
-        self.max_steps = cfg.train.max_steps
         self.ae_params = [*self.E.parameters(), *self.D.parameters()]
         self.h_params, self.e_params = list(self.H.parameters()), list(self.E.parameters())
         self.o_ae = torch.optim.RMSprop(self.ae_params, lr=o.lr_ae)
@@ -111,7 +110,7 @@ class PlainMaskAAE:
         gap = self.H_(z * a).mean() - self.H_(torch.randn_like(z) * a).mean()
         lm = (o.mask_rec_weight * self.rec(x, z * a) + (1 - gap) ** 2
               + self.schedule.reg_weight(self.it) * (a * (1 - a)).abs().sum())
-        if o.mask_cycle_weight > 0 and self.it < o.mask_cycle_end_fraction * self.max_steps:
+        if o.mask_cycle_weight > 0 and self.it < self.schedule.cycle_end:
             q = torch.randn_like(z) * a  # latent cycle: decode prior draws and encode them again
             lm = lm + o.mask_cycle_weight * (self.E_(self.D_(q)) * a - q).pow(2).mean(0).sum()
         self.update(self.o_m, lm, [self.beta])

@@ -133,6 +133,8 @@ class OptimConfig:
 
     def mask_schedule(self, m: int, max_steps: int) -> MaskSchedule:
         c_init = self.reg_c_init if self.reg_c_init is not None else 2.0 / m
+        # an integer step is below fraction * max_steps exactly when it is below this ceiling
+        cycle_end = math.ceil(self.mask_cycle_end_fraction * max_steps)
         if self.schedule == "budget":
             start = round(self.ramp_start_fraction * max_steps)
             end = round(self.ramp_end_fraction * max_steps)
@@ -142,7 +144,7 @@ class OptimConfig:
                                 double_every=max(1, (end - start) // doublings),
                                 lr_drop_step=round(self.lr_drop_fraction * max_steps),
                                 lr_drop_factor=self.lr_drop_factor,
-                                mask_start=min(self.mask_start, start))
+                                mask_start=min(self.mask_start, start), cycle_end=cycle_end)
         t = self.period(m)
         return MaskSchedule(
             c_init=c_init,
@@ -151,6 +153,7 @@ class OptimConfig:
             lr_drop_step=round(self.lr_drop_periods * t),
             lr_drop_factor=self.lr_drop_factor,
             mask_start=self.mask_start,
+            cycle_end=cycle_end,
         )
 
 

@@ -71,14 +71,20 @@ def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.T
     return rec_weight * rec + adversarial + reg_weight * polarisation(alpha)
 
 
-
-def latent_cycle(encoder: Callable[[torch.Tensor], torch.Tensor],
-                 decoder: Callable[[torch.Tensor], torch.Tensor],
-                 prior: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """sum_j mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2) over a batch of prior draws ``prior``.
+def latent_cycle_per_dim(encoder: Callable[[torch.Tensor], torch.Tensor],
+                         decoder: Callable[[torch.Tensor], torch.Tensor],
+                         prior: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Per dimension j: mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2) over a batch of prior draws.
 
     Near 0 when the encoder undoes the decoder on the masked prior; large when open dimensions are
     more than the data needs (the decoder then maps them many-to-one).
     """
     q = prior * alpha
-    return (encoder(decoder(q)) * alpha - q).pow(2).mean(0).sum()
+    return (encoder(decoder(q)) * alpha - q).pow(2).mean(0)
+
+
+def latent_cycle(encoder: Callable[[torch.Tensor], torch.Tensor],
+                 decoder: Callable[[torch.Tensor], torch.Tensor],
+                 prior: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The mask loss's cycle term: :func:`latent_cycle_per_dim` summed over dimensions."""
+    return latent_cycle_per_dim(encoder, decoder, prior, alpha).sum()

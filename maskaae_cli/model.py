@@ -93,8 +93,8 @@ class MaskAAE(L.LightningModule):
         if self.ema is None:
             return
         if self._ema_pairs is None or int(self.ema.n_averaged) == 0:
-            self.ema.update_parameters(self._generator_parts())
             parts = self._generator_parts()
+            self.ema.update_parameters(parts)
             pairs = list(zip([*self.ema.module.parameters(), *self.ema.module.buffers()],
                              [*parts.parameters(), *parts.buffers()], strict=True))
             floats = [(a, b) for a, b in pairs if a.is_floating_point()]
@@ -249,7 +249,7 @@ class MaskAAE(L.LightningModule):
         rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
         loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
         out = {}
-        if o.mask_cycle_weight > 0 and step < o.mask_cycle_end_fraction * self.cfg.train.max_steps:
+        if o.mask_cycle_weight > 0 and step < self.schedule.cycle_end:
             cycle = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
             loss = loss + o.mask_cycle_weight * cycle
             out["loss/cycle"] = cycle.detach()

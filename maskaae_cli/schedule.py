@@ -18,7 +18,8 @@ class MaskSchedule:
     c stays at ``c_init`` until ``ramp_start``, then doubles every ``double_every`` steps up
     to ``c_max``; from step ``lr_drop_step`` the auto-encoder and mask learning rates are
     divided by ``lr_drop_factor``. The reference ramps from step 0. The mask learns from
-    iteration ``mask_start`` on (its learning rate is zero before).
+    iteration ``mask_start`` on (its learning rate is zero before); the latent cycle term of the
+    mask loss (when weighted) acts before iteration ``cycle_end``.
     """
 
     c_init: float
@@ -28,6 +29,7 @@ class MaskSchedule:
     lr_drop_factor: float
     ramp_start: int = 0
     mask_start: int = 0
+    cycle_end: int = 0  # the mask loss's latent cycle term acts before this iteration
 
     def reg_weight(self, step: int) -> float:
         ramp = max(0, step - self.ramp_start)

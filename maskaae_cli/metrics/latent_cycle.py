@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from maskaae_cli import losses
 from maskaae_cli.model import MaskAAE
 
 
@@ -26,9 +27,9 @@ def latent_cycle_error(model: MaskAAE, n: int = 10_000, seed: int = 0, batch_siz
     model = model.eval()
     decoder, mask = model.generator(averaged)
     g = torch.Generator().manual_seed(seed)
-    p = torch.randn(n, model.latent_dim, generator=g)
-    device = mask.alpha.device
-    q = mask(p.to(device))
-    back = torch.cat([mask(model.encoder(decoder(chunk))) for chunk in q.split(batch_size)])
-    err = (back - q).pow(2).mean(0) / q.var(0)
+    alpha = mask.alpha
+    p = torch.randn(n, model.latent_dim, generator=g).to(alpha.device)
+    squared = sum(len(chunk) * losses.latent_cycle_per_dim(model.encoder, decoder, chunk, alpha)
+                  for chunk in p.split(batch_size)) / n
+    err = squared / (p * alpha).var(0)
     return torch.where(mask.active_mask(), err, torch.full_like(err, float("nan"))).cpu()
