@@ -74,7 +74,8 @@ class OptimConfig:
     Learning rates and weights are the reference values except where measured to find n within
     a CPU budget (README, "The mask schedule"): the critic's and the mask's learning rates, the
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
-    the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3.
+    the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
+    ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5).
     """
 
     batch_size: int = 64
@@ -86,11 +87,13 @@ class OptimConfig:
     gp_weight: float = 10.0
     var_weight: float = 100.0
     var_sharpness: float = 10.0
-    mask_rec_weight: float = 150.0  # reference 1000: stalls with too many dimensions here
+    # reference 1000: stalls with too many dimensions here; 300 holds the true dimensions against
+    # the cycle term below (round 3, without it, used 150)
+    mask_rec_weight: float = 300.0
     # Weight of the latent cycle term in the mask loss (0: off, the reference): sum_j of
     # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
-    # not need makes large (maskaae_cli/metrics/latent_cycle.py).
-    mask_cycle_weight: float = 0.0
+    # not need makes large (maskaae_cli/metrics/latent_cycle.py; docs/mask-schedule.md, round 5).
+    mask_cycle_weight: float = 0.5
     # ... acting until this fraction of --max-steps (the budget schedule's ramp start: by then the
     # mask has found the dimensions; pushed on, it closes true ones as well).
     mask_cycle_end_fraction: float = 0.3

@@ -63,3 +63,14 @@ def test_every_shipped_recipe_loads_and_validates(recipe):
     cfg = Config.from_dict(load_recipe(recipe), recipe)
     cfg.validate()
     assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
+
+
+def test_the_synthetic_default_is_round_5_and_round_3_stays_a_recipe():
+    """The defaults are recipes/synthetic-cycle.yaml (round 5) exactly; synthetic-strong-critic
+    (round 3) differs from them only in the cycle term, its reconstruction weight and the average."""
+    assert Config.from_dict(load_recipe("synthetic-cycle")).to_dict() == Config().to_dict()
+    round3 = Config.from_dict(load_recipe("synthetic-strong-critic")).to_dict()["optim"]
+    default = Config().to_dict()["optim"]
+    differs = {k: (round3[k], default[k]) for k in default if round3[k] != default[k]}
+    assert differs == {"mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
+                       "ema_decay": (0.0, 0.999)}
