@@ -61,7 +61,7 @@ class ModelConfig:
     beta_init_max: float = 5.0
     # beta ~ U[beta_init_min, beta_init_max] (reference U[0, 5]). A dimension that starts with a
     # small alpha is flattened by the variance penalty before the mask can judge it: 2.3 (every
-    # alpha > 0.9) keeps all n from m = n (README, "The mask schedule", rounds 2 and 3).
+    # alpha > 0.9) keeps all n from m = n (docs/mask-schedule.md, rounds 2 and 3).
     beta_init_min: float = 2.3
     active_threshold: float = 0.1
     rec_loss: str = "auto"  # "bce", "mse" or "auto" (bce for images, mse for vectors)
@@ -72,7 +72,7 @@ class OptimConfig:
     """Optimisers and the mask schedule.
 
     Learning rates and weights are the reference values except where measured to find n within
-    a CPU budget (README, "The mask schedule"): the critic's and the mask's learning rates, the
+    a CPU budget (docs/mask-schedule.md): the critic's and the mask's learning rates, the
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
     the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
     ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5).
@@ -82,7 +82,7 @@ class OptimConfig:
     lr_ae: float = 5e-4
     lr_critic: float = 3e-4  # reference 1e-4: a slower critic lets spare dimensions stay open
     lr_gen: float = 1e-4
-    lr_mask: float = 5e-3  # reference 5e-4 (built for 500k steps; see README, 'The mask schedule')
+    lr_mask: float = 5e-3  # reference 5e-4 (built for 500k steps; see docs/mask-schedule.md)
     n_critic: int = 5
     gp_weight: float = 10.0
     var_weight: float = 100.0
