@@ -1,6 +1,6 @@
 """The paper's Figure 4a from `maskaae sweep-m` folders, with the issue's targets checked.
 
-Reads the MaskAAE rows of one sweep folder and the WAE rows of another (or the same) folder's
+Reads the MaskAAE rows of some sweep folders and the WAE rows of others (or the same) from their
 results.csv, so a change that touches only the mask need not retrain the WAE baseline (check
 first that WAE's training is unchanged). Writes results.csv, results.json, sweep.png and
 sweep.svg to --out, and prints the table, the cost of the WAE search and the verdicts.
@@ -145,11 +145,24 @@ def table(maae: list[RunResult], wae: list[RunResult]) -> list[str]:
     return lines
 
 
+def finished_rows(folders: list[Path], model: str) -> list[RunResult]:
+    """The finished rows of one model from several sweep folders; a (m, seed) in two of them is an error."""
+    rows = [r for folder in folders for r in load_rows(folder, model) if r.status == "done"]
+    seen: set[tuple[int, int]] = set()
+    for r in rows:
+        if (r.m, r.seed) in seen:
+            sys.exit(f"error: {model} m = {r.m}, seed {r.seed} is in more than one of "
+                     + ", ".join(map(str, folders)) + ": pass folders that do not overlap")
+        seen.add((r.m, r.seed))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--maae", type=Path, required=True, action="append",
                    help="sweep folder whose MaskAAE rows to use (repeat to combine folders)")
-    p.add_argument("--wae", type=Path, required=True, help="sweep folder whose WAE rows to use")
+    p.add_argument("--wae", type=Path, required=True, action="append",
+                   help="sweep folder whose WAE rows to use (repeat to combine folders)")
     p.add_argument("--out", type=Path, required=True, help="folder for the merged results and figure")
     p.add_argument("--n-true", type=int, default=8)
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -161,10 +174,10 @@ def main() -> None:
     if (a.out / "results.csv").exists() and not a.overwrite:
         sys.exit(f"error: {a.out}/results.csv exists: pass --overwrite to replace it, "
                  "or choose another --out")
-    maae = [r for folder in a.maae for r in load_rows(folder, "maae") if r.status == "done"]
-    wae = load_rows(a.wae, "wae")
+    maae, wae = finished_rows(a.maae, "maae"), finished_rows(a.wae, "wae")
     if not maae or not wae:
-        sys.exit(f"error: need finished MaskAAE rows in {a.maae} and WAE rows in {a.wae}/results.csv")
+        sys.exit("error: need finished MaskAAE rows in " + ", ".join(map(str, a.maae))
+                 + " and WAE rows in " + ", ".join(map(str, a.wae)) + " (their results.csv)")
     rows = sorted(maae + wae, key=lambda r: (r.m, r.model, r.seed))
     m_max = max(r.m for r in rows)
     cost = cost_summary(rows, m_max)
@@ -172,8 +185,8 @@ def main() -> None:
     steps = next(r.steps for r in rows if r.steps)
     a.out.mkdir(parents=True, exist_ok=True)
     write_results(a.out, rows, {"dataset": "synthetic", "n_true": a.n_true, "metric": "frechet_distance",
-                                "maae_from": [str(f) for f in a.maae], "wae_from": str(a.wae), "cost": cost,
-                                "targets": checks})
+                                "maae_from": [str(f) for f in a.maae], "wae_from": [str(f) for f in a.wae],
+                                "cost": cost, "targets": checks})
     plot_sweep(rows, a.out / "sweep", n_true=a.n_true, title=f"synthetic (n = {a.n_true}), {steps} steps")
     print("\n".join(table(maae, wae)))
     smooth = smoothed_table(maae, wae, a.last_evals)
