@@ -6,7 +6,10 @@ import pytest
 import torch
 from conftest import tiny_config
 
+from maskaae_cli.checkpoint import load_model
+from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.training import train
 
 
 def snapshot(model):
@@ -126,7 +129,6 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
 
 
 def test_bad_cycle_settings_are_refused(tmp_path):
-    from maskaae_cli.errors import UserError
 
     for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5}):
         with pytest.raises(UserError, match="mask_cycle"):
@@ -136,9 +138,6 @@ def test_bad_cycle_settings_are_refused(tmp_path):
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     """WAE has no mask, so the mask loss's settings (the round-5 default against round 3's) do not
     touch its training: a WAE baseline stays valid when only they change."""
-    from maskaae_cli.checkpoint import load_model
-    from maskaae_cli.training import train
-
     base = {"model": {"model": "wae"}}
     a = train(tiny_config(tmp_path / "r5", **base, optim={"mask_cycle_weight": 0.5, "mask_rec_weight": 300}))
     b = train(tiny_config(tmp_path / "r3", **base, optim={"mask_cycle_weight": 0.0, "mask_rec_weight": 150}))
