@@ -87,16 +87,17 @@ class OptimConfig:
     gp_weight: float = 10.0
     var_weight: float = 100.0
     var_sharpness: float = 10.0
-    # reference 1000: stalls with too many dimensions here; 300 holds the true dimensions against
-    # the cycle term below (round 3, without it, used 150)
-    mask_rec_weight: float = 300.0
+    # reference 1000: stalls with too many dimensions here; 450 holds the true dimensions of n = 16
+    # against the cycle term below and still lets n = 8 close its spare ones (round 6; round 5 used
+    # 300, round 3 150)
+    mask_rec_weight: float = 450.0
     # Weight of the latent cycle term in the mask loss (0: off, the reference): sum_j of
     # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
     # not need makes large (maskaae_cli/metrics/latent_cycle.py; docs/mask-schedule.md, round 5).
     mask_cycle_weight: float = 0.5
-    # ... acting until this fraction of --max-steps (the budget schedule's ramp start: by then the
-    # mask has found the dimensions; pushed on, it closes true ones as well).
-    mask_cycle_end_fraction: float = 0.3
+    # ... acting until this fraction of --max-steps: the end of the search, where the mask's rate
+    # drops and c starts to ramp (round 6: 0.45, round 5: 0.3, the auto-encoder's rate drop).
+    mask_cycle_end_fraction: float = 0.45
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     schedule_period: int | None = None  # T; None: the reference rule from m
@@ -117,9 +118,11 @@ class OptimConfig:
     # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
     # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
     schedule: str = "budget"
-    ramp_start_fraction: float = 0.3
+    ramp_start_fraction: float = 0.45
     ramp_end_fraction: float = 0.7
     lr_drop_fraction: float = 0.3
+    # the mask's rate drops here, after the auto-encoder's (None: with it, at lr_drop_fraction)
+    mask_lr_drop_fraction: float | None = 0.45
     # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
     # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
     # It does not change training; it removes the spikes of adversarial training from the samples
@@ -147,6 +150,8 @@ class OptimConfig:
                                 double_every=max(1, (end - start) // doublings),
                                 lr_drop_step=round(self.lr_drop_fraction * max_steps),
                                 lr_drop_factor=self.lr_drop_factor,
+                                mask_lr_drop_step=(None if self.mask_lr_drop_fraction is None
+                                                   else round(self.mask_lr_drop_fraction * max_steps)),
                                 mask_start=min(self.mask_start, start), cycle_end=cycle_end)
         t = self.period(m)
         return MaskSchedule(

@@ -164,7 +164,8 @@ class MaskAAE(L.LightningModule):
         factor = self.schedule.lr_factor(step)
         o = self.cfg.optim
         opts = self.optimizers()
-        mask_lr = o.lr_mask * factor if step >= self.schedule.mask_start else 0.0  # warm-up
+        warm = step >= self.schedule.mask_start  # the mask's rate is zero before (warm-up)
+        mask_lr = o.lr_mask * self.schedule.mask_lr_factor(step) if warm else 0.0
         targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
         for opt, lr in targets:
             for group in opt.param_groups:

@@ -30,6 +30,7 @@ class MaskSchedule:
     ramp_start: int = 0
     mask_start: int = 0
     cycle_end: int = 0  # the mask loss's latent cycle term acts before this iteration
+    mask_lr_drop_step: int | None = None  # None: the mask's rate drops with the auto-encoder's
 
     def reg_weight(self, step: int) -> float:
         ramp = max(0, step - self.ramp_start)
@@ -39,3 +40,7 @@ class MaskSchedule:
 
     def lr_factor(self, step: int) -> float:
         return 1.0 / self.lr_drop_factor if step >= self.lr_drop_step else 1.0
+
+    def mask_lr_factor(self, step: int) -> float:
+        drop = self.lr_drop_step if self.mask_lr_drop_step is None else self.mask_lr_drop_step
+        return 1.0 / self.lr_drop_factor if step >= drop else 1.0

@@ -22,6 +22,23 @@ def test_learning_rate_drop():
     assert s.lr_factor(499) == 1.0 and s.lr_factor(500) == pytest.approx(0.2)
 
 
+def test_mask_rate_drops_with_the_autoencoder_unless_given_its_own_step():
+    s = MaskSchedule(c_init=1, c_max=2, double_every=10, lr_drop_step=500, lr_drop_factor=5)
+    assert s.mask_lr_factor(499) == 1.0 and s.mask_lr_factor(500) == pytest.approx(0.2)
+    late = MaskSchedule(c_init=1, c_max=2, double_every=10, lr_drop_step=500, lr_drop_factor=5,
+                        mask_lr_drop_step=800)
+    assert late.lr_factor(500) == pytest.approx(0.2)
+    assert late.mask_lr_factor(799) == 1.0 and late.mask_lr_factor(800) == pytest.approx(0.2)
+
+
+def test_budget_mask_rate_drop_is_a_fraction_of_the_run():
+    o = OptimConfig(schedule="budget", lr_drop_fraction=0.3, mask_lr_drop_fraction=0.45)
+    s = o.mask_schedule(32, 12_000)
+    assert s.lr_drop_step == 3_600 and s.mask_lr_drop_step == 5_400
+    with_ae = OptimConfig(schedule="budget", mask_lr_drop_fraction=None)
+    assert with_ae.mask_schedule(32, 12_000).mask_lr_drop_step is None
+
+
 def test_reference_schedule_from_the_reference_recipe():
     from maskaae_cli.config import Config, load_recipe
 
@@ -65,12 +82,17 @@ def test_every_shipped_recipe_loads_and_validates(recipe):
     assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
 
 
-def test_the_synthetic_default_is_round_5_and_round_3_stays_a_recipe():
-    """The defaults are recipes/synthetic-cycle.yaml (round 5) exactly; synthetic-strong-critic
-    (round 3) differs from them only in the cycle term, its reconstruction weight and the average."""
-    assert Config.from_dict(load_recipe("synthetic-cycle")).to_dict() == Config().to_dict()
-    round3 = Config.from_dict(load_recipe("synthetic-strong-critic")).to_dict()["optim"]
+def test_the_synthetic_default_is_round_6_and_rounds_5_and_3_stay_recipes():
+    """The defaults are recipes/synthetic-long-search.yaml (round 6) exactly; synthetic-cycle (round 5)
+    differs only in the search's length and the reconstruction weight; synthetic-strong-critic
+    (round 3) differs from round 5 only in the cycle term, its reconstruction weight and the average."""
+    assert Config.from_dict(load_recipe("synthetic-long-search")).to_dict() == Config().to_dict()
     default = Config().to_dict()["optim"]
-    differs = {k: (round3[k], default[k]) for k in default if round3[k] != default[k]}
+    round5 = Config.from_dict(load_recipe("synthetic-cycle")).to_dict()["optim"]
+    differs = {k: (round5[k], default[k]) for k in default if round5[k] != default[k]}
+    assert differs == {"mask_rec_weight": (300.0, 450.0), "mask_cycle_end_fraction": (0.3, 0.45),
+                       "ramp_start_fraction": (0.3, 0.45), "mask_lr_drop_fraction": (None, 0.45)}
+    round3 = Config.from_dict(load_recipe("synthetic-strong-critic")).to_dict()["optim"]
+    differs = {k: (round3[k], round5[k]) for k in round5 if round3[k] != round5[k]}
     assert differs == {"mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
-                       "ema_decay": (0.0, 0.999)}
+                       "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}

@@ -104,11 +104,26 @@ def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
 
     model._trainer = FakeTrainer()
     model.optimizers = lambda: opts
+    model.schedule = dataclasses.replace(model.schedule, mask_lr_drop_step=None)
     model._set_learning_rates(model.schedule.lr_drop_step)
     o = model.cfg.optim
     f = 1 / o.lr_drop_factor
     assert [g.param_groups[0]["lr"] for g in opts] == pytest.approx(
         [o.lr_ae * f, o.lr_critic, o.lr_gen, o.lr_mask * f])
+
+
+def test_mask_rate_can_drop_after_the_autoencoders(setup):
+    model, opts, _ = setup
+    model.optimizers = lambda: opts
+    drop = model.schedule.lr_drop_step
+    model.schedule = dataclasses.replace(model.schedule, mask_start=0, mask_lr_drop_step=drop + 100)
+    o = model.cfg.optim
+    f = 1 / o.lr_drop_factor
+    model._set_learning_rates(drop)
+    rates = [opts[0].param_groups[0]["lr"], opts[3].param_groups[0]["lr"]]
+    assert rates == pytest.approx([o.lr_ae * f, o.lr_mask])
+    model._set_learning_rates(drop + 100)
+    assert opts[3].param_groups[0]["lr"] == pytest.approx(o.lr_mask * f)
 
 
 def test_mask_warmup_freezes_beta_then_releases_it(setup):
@@ -136,12 +151,16 @@ def test_bad_cycle_settings_are_refused(tmp_path):
 
 
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
-    """WAE has no mask, so the mask loss's settings (the round-5 default against round 3's) do not
-    touch its training: a WAE baseline stays valid when only they change."""
+    """WAE has no mask, so the mask's settings (the round-6 default against round 3's) do not touch
+    its training: a WAE baseline stays valid when only they change."""
     base = {"model": {"model": "wae"}}
-    a = train(tiny_config(tmp_path / "r5", **base, optim={"mask_cycle_weight": 0.5, "mask_rec_weight": 300}))
-    b = train(tiny_config(tmp_path / "r3", **base, optim={"mask_cycle_weight": 0.0, "mask_rec_weight": 150}))
-    for (name, p), q in zip(load_model(tmp_path / "r5").named_parameters(),
+    round6 = {"mask_cycle_weight": 0.5, "mask_rec_weight": 450, "mask_cycle_end_fraction": 0.45,
+              "ramp_start_fraction": 0.45, "mask_lr_drop_fraction": 0.45}
+    round3 = {"mask_cycle_weight": 0.0, "mask_rec_weight": 150, "mask_cycle_end_fraction": 0.3,
+              "ramp_start_fraction": 0.3, "mask_lr_drop_fraction": None}
+    a = train(tiny_config(tmp_path / "r6", **base, optim=round6))
+    b = train(tiny_config(tmp_path / "r3", **base, optim=round3))
+    for (name, p), q in zip(load_model(tmp_path / "r6").named_parameters(),
                             load_model(tmp_path / "r3").parameters(), strict=True):
         assert torch.equal(p, q), name
     assert a["frechet_distance"] == b["frechet_distance"]
