@@ -75,7 +75,9 @@ class OptimConfig:
     a CPU budget (docs/mask-schedule.md): the critic's and the mask's learning rates, the
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
     the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
-    ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5).
+    ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
+    ``recipes/synthetic-cycle.yaml`` round 5 and ``recipes/synthetic-long-search.yaml`` round 6, the
+    defaults.
     """
 
     batch_size: int = 64
