@@ -3,10 +3,11 @@
 Trains one synthetic MaskAAE run with the real training code and, every --every iterations from
 --start to --until (where it stops), records per latent dimension: alpha, the latent cycle error
 (maskaae_cli.metrics.latent_cycle, last weights) and the gradient with respect to beta of each
-weighted term of the mask loss on one batch: reconstruction, adversarial gap, polarisation and
-cycle term. A positive gradient closes the dimension (descent lowers beta), a negative one opens
-it. The run's random numbers are restored after each record, so it trains as `maskaae train`
-with the same options would. Writes one JSON line per record to --out and prints the active count.
+weighted term of the mask loss on one batch (the model's own terms): reconstruction, adversarial
+gap, polarisation and cycle term. A positive gradient closes the dimension (descent lowers
+beta), a negative one opens it. The run's random numbers are restored after each record, so it
+trains as `maskaae train` with the same options would. Writes one JSON line per record to --out
+and prints the active count.
 
     python benchmarks/mask_forces.py --n-true 16 --m 64 --until 4200 --out runs/forces-n16m64.jsonl
     python benchmarks/mask_forces.py --n-true 8 --m 32 --recipe recipes/synthetic-cycle.yaml \\
@@ -23,28 +24,18 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from maskaae_cli import losses
 from maskaae_cli.config import Config, load_recipe
 from maskaae_cli.metrics.latent_cycle import latent_cycle_error
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.training import train
 
 
-def forces(model: MaskAAE, x: torch.Tensor, step: int, cycle_draws: int = 2048) -> dict[str, list[float]]:
-    """d(term)/d(beta) for each weighted term of the mask loss at ``step`` (model.mask_step's terms)."""
-    o = model.cfg.optim
-    beta = model.mask.beta
+def forces(model: MaskAAE, x: torch.Tensor, step: int) -> dict[str, list[float]]:
+    """d(term)/d(beta) for each weighted term of the mask loss at ``step`` (MaskAAE.mask_loss_terms)."""
     with torch.enable_grad():
-        z = model.encoder(x).detach()
-        a = model.mask.alpha
-        rec = losses.reconstruction_loss(x, model.decoder(z * a), model.rec_kind)
-        gap = model.critic(z * a).mean() - model.critic(torch.randn_like(z) * a).mean()
-        terms = {"rec": o.mask_rec_weight * rec, "adv": (1.0 - gap).pow(2),
-                 "pol": model.schedule.reg_weight(step) * losses.polarisation(a)}
-        if o.mask_cycle_weight > 0 and step < model.schedule.cycle_end:
-            prior = torch.randn(cycle_draws, model.latent_dim, device=a.device)
-            terms["cyc"] = o.mask_cycle_weight * losses.latent_cycle(model.encoder, model.decoder, prior, a)
-        return {k: torch.autograd.grad(v, beta, retain_graph=True)[0].tolist() for k, v in terms.items()}
+        terms, _ = model.mask_loss_terms(x, step)
+        return {k: torch.autograd.grad(v, model.mask.beta, retain_graph=True)[0].tolist()
+                for k, v in terms.items()}
 
 
 class MaskForces(L.Callback):

@@ -63,12 +63,19 @@ def polarisation(alpha: torch.Tensor) -> torch.Tensor:
     return (alpha * (1.0 - alpha)).abs().sum()
 
 
+def mask_loss_terms(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
+                    alpha: torch.Tensor, reg_weight: float,
+                    rec_weight: float | torch.Tensor = 1000.0) -> dict[str, torch.Tensor]:
+    """The terms of :func:`mask_loss`, each weighted: ``rec``, ``adv`` (the critic's gap) and ``pol``."""
+    adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
+    return {"rec": rec_weight * rec, "adv": adversarial, "pol": reg_weight * polarisation(alpha)}
+
+
 def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
               alpha: torch.Tensor, reg_weight: float,
               rec_weight: float | torch.Tensor = 1000.0) -> torch.Tensor:
     """L_mask = rec_weight * L_rec + (1 - (mean H(enc) - mean H(prior)))^2 + c * polarisation."""
-    adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
-    return rec_weight * rec + adversarial + reg_weight * polarisation(alpha)
+    return sum(mask_loss_terms(rec, critic_enc, critic_prior, alpha, reg_weight, rec_weight).values())
 
 
 def latent_cycle_per_dim(encoder: Callable[[torch.Tensor], torch.Tensor],

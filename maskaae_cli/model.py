@@ -237,28 +237,38 @@ class MaskAAE(L.LightningModule):
         self._step(opt, loss)
         return loss.detach()
 
-    def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Step 4: reconstruction + adversarial gap + polarisation; beta only, then beta >= 0."""
+    def mask_loss_terms(self, x: torch.Tensor, step: int
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The mask loss's terms at ``step`` on batch ``x``, each weighted (the loss is their sum):
+        ``rec``, ``adv``, ``pol`` and, while the cycle term acts, ``cycle``; and the unweighted
+        reconstruction error and cycle error (``rec``, ``cycle``)."""
         o = self.cfg.optim
-        self._train_only(self.mask)
         with torch.no_grad():
             z = self.encoder(x)
         a = self.mask.alpha
         rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
         h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
-        reg_weight = self.schedule.reg_weight(step)
         rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
-        loss = losses.mask_loss(rec, h_enc, h_prior, a, reg_weight, rec_weight)
-        out = {}
+        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), rec_weight)
+        raw = {"rec": rec}
         if o.mask_cycle_weight > 0 and step < self.schedule.cycle_end:
-            cycle = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
-            loss = loss + o.mask_cycle_weight * cycle
-            out["loss/cycle"] = cycle.detach()
+            raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
+            terms["cycle"] = o.mask_cycle_weight * raw["cycle"]
+        return terms, raw
+
+    def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """Step 4: reconstruction + adversarial gap + polarisation (+ cycle); beta only, then beta >= 0."""
+        self._train_only(self.mask)
+        terms, raw = self.mask_loss_terms(x, step)
+        loss = sum(terms.values())
         self._step(opt, loss)
         self.mask.clamp_()
         if self.rec_control is not None:
-            self.rec_control.update(rec, adapt=step >= self.schedule.mask_start)
-        return {"loss/mask": loss.detach(), **out}
+            self.rec_control.update(raw["rec"], adapt=step >= self.schedule.mask_start)
+        out = {"loss/mask": loss.detach()}
+        if "cycle" in raw:
+            out["loss/cycle"] = raw["cycle"].detach()
+        return out
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         o = self.cfg.optim
