@@ -123,7 +123,8 @@ class OptimConfig:
     ramp_start_fraction: float = 0.45
     ramp_end_fraction: float = 0.7
     lr_drop_fraction: float = 0.3
-    # the mask's rate drops here, after the auto-encoder's (None: with it, at lr_drop_fraction)
+    # budget schedule: the mask's rate drops here, after the auto-encoder's (None: with it, at
+    # lr_drop_fraction; the reference schedule always drops the two together)
     mask_lr_drop_fraction: float | None = 0.45
     # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
     # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
@@ -256,6 +257,9 @@ class Config:
         if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
             raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
                             "in [0, 1]")
+        if o.mask_lr_drop_fraction is not None and not 0.0 <= o.mask_lr_drop_fraction <= 1.0:
+            raise UserError(f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a "
+                            "fraction of the run in [0, 1], or null to drop with the auto-encoder's rate")
         if not 0.0 <= o.ema_decay < 1.0:
             raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
                             "such as 0.999")

@@ -1,6 +1,7 @@
 import pytest
 
 from maskaae_cli.config import RECIPES_DIR, Config, OptimConfig, load_recipe
+from maskaae_cli.errors import UserError
 from maskaae_cli.schedule import MaskSchedule, reference_period
 
 
@@ -96,3 +97,12 @@ def test_the_synthetic_default_is_round_6_and_rounds_5_and_3_stay_recipes():
     differs = {k: (round3[k], round5[k]) for k in round5 if round3[k] != round5[k]}
     assert differs == {"mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
                        "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_a_mask_rate_drop_outside_the_run_is_refused(fraction):
+    cfg = Config.from_dict({"optim": {"mask_lr_drop_fraction": fraction}})
+    with pytest.raises(UserError, match="mask_lr_drop_fraction"):
+        cfg.validate()
+    for fine in (None, 0.0, 0.45, 1.0):
+        Config.from_dict({"optim": {"mask_lr_drop_fraction": fine}}).validate()

@@ -144,7 +144,6 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
 
 
 def test_bad_cycle_settings_are_refused(tmp_path):
-
     for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5}):
         with pytest.raises(UserError, match="mask_cycle"):
             tiny_config(tmp_path, optim=optim).validate()
