@@ -86,7 +86,7 @@ def test_cuda_check_variable_is_restored_after_a_cpu_fit(tmp_path):
             seen["during"] = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 
     os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
-    fit(tmp_path, [Probe()], steps=1)
+    fit(tmp_path, [Probe()], steps=1, accelerator="cpu")  # on a GPU machine 'auto' would pick the GPU
     assert seen["during"] is None
     assert os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1"
 

@@ -11,4 +11,5 @@ def test_summary_frechet_matches_fid_command(trained_run, capsys):
     args = ["fid", trained_run, "--n", "128", "--seed", str(summary["seed"]), "--json"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
-    assert json.loads(out)["fid"] == pytest.approx(summary["frechet_distance"], rel=1e-9)
+    # bit-for-bit on the CPU; on a GPU the generator's batches differ in size (other kernels), ~1e-9
+    assert json.loads(out)["fid"] == pytest.approx(summary["frechet_distance"], rel=1e-7)
