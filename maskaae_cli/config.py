@@ -257,6 +257,9 @@ class Config:
         if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
             raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
                             "in [0, 1]")
+        if not 0.0 <= o.lr_drop_fraction <= 1.0:
+            raise UserError(f"optim.lr_drop_fraction {o.lr_drop_fraction} is out of range: use a fraction "
+                            "of the run in [0, 1]")
         if o.mask_lr_drop_fraction is not None and not 0.0 <= o.mask_lr_drop_fraction <= 1.0:
             raise UserError(f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a "
                             "fraction of the run in [0, 1], or null to drop with the auto-encoder's rate")

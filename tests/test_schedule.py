@@ -106,3 +106,11 @@ def test_a_mask_rate_drop_outside_the_run_is_refused(fraction):
         cfg.validate()
     for fine in (None, 0.0, 0.45, 1.0):
         Config.from_dict({"optim": {"mask_lr_drop_fraction": fine}}).validate()
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_an_auto_encoder_rate_drop_outside_the_run_is_refused(fraction):
+    with pytest.raises(UserError, match="optim.lr_drop_fraction"):
+        Config.from_dict({"optim": {"lr_drop_fraction": fraction}}).validate()
+    for fine in (0.0, 0.3, 1.0):
+        Config.from_dict({"optim": {"lr_drop_fraction": fine}}).validate()
