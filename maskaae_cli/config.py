@@ -22,6 +22,15 @@ MODELS = ("maae", "wae")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # "32" is read as "32-true"
 LOGGERS = ("csv", "tensorboard", "wandb")
 STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
+# Fields only the mask reads: a model without a mask (wae) trains bit for bit the same whatever
+# they are (tests/test_steps.py varies every one), so a WAE run stays valid when only they change.
+MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "model": ("beta_init_max", "beta_init_min", "active_threshold"),
+    "optim": ("lr_mask", "mask_rec_weight", "mask_cycle_weight", "mask_cycle_end_fraction", "reg_c_init",
+              "reg_c_max", "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
+              "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
+              "ramp_end_fraction", "mask_lr_drop_fraction"),
+}
 
 
 @dataclass

@@ -7,6 +7,7 @@ import torch
 from conftest import tiny_config
 
 from maskaae_cli.checkpoint import load_model
+from maskaae_cli.config import MASK_ONLY_FIELDS
 from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.training import train
@@ -150,16 +151,31 @@ def test_bad_cycle_settings_are_refused(tmp_path):
 
 
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
-    """WAE has no mask, so the mask's settings (the round-6 default against round 3's) do not touch
-    its training: a WAE baseline stays valid when only they change."""
-    base = {"model": {"model": "wae"}}
-    round6 = {"mask_cycle_weight": 0.5, "mask_rec_weight": 450, "mask_cycle_end_fraction": 0.45,
-              "ramp_start_fraction": 0.45, "mask_lr_drop_fraction": 0.45}
-    round3 = {"mask_cycle_weight": 0.0, "mask_rec_weight": 150, "mask_cycle_end_fraction": 0.3,
-              "ramp_start_fraction": 0.3, "mask_lr_drop_fraction": None}
-    a = train(tiny_config(tmp_path / "r6", **base, optim=round6))
-    b = train(tiny_config(tmp_path / "r3", **base, optim=round3))
-    for (name, p), q in zip(load_model(tmp_path / "r6").named_parameters(),
-                            load_model(tmp_path / "r3").parameters(), strict=True):
+    """WAE has no mask, so no field of MASK_ONLY_FIELDS (every one changed here, under the budget
+    schedule) touches its training: a WAE baseline stays valid when only they change, and a sweep
+    folder lets WAE runs join whatever they are."""
+    one = {"model": {"beta_init_max": 5.0, "beta_init_min": 2.3, "active_threshold": 0.1},
+           "optim": {"lr_mask": 5e-3, "mask_rec_weight": 450.0, "mask_cycle_weight": 0.5,
+                     "mask_cycle_end_fraction": 0.45, "reg_c_init": None, "reg_c_max": 2048.0,
+                     "reg_double_periods": 4.0, "mask_start": 5, "mask_rec_control": "fixed",
+                     "mask_rec_tolerance": 0.1, "mask_rec_rate": 0.02, "mask_rec_ema": 0.99,
+                     "mask_rec_weight_min": 1.0, "ramp_start_fraction": 0.45, "ramp_end_fraction": 0.7,
+                     "mask_lr_drop_fraction": 0.45}}
+    other = {"model": {"beta_init_max": 4.0, "beta_init_min": 0.0, "active_threshold": 0.5},
+             "optim": {"lr_mask": 1e-3, "mask_rec_weight": 150.0, "mask_cycle_weight": 0.0,
+                       "mask_cycle_end_fraction": 0.3, "reg_c_init": 0.5, "reg_c_max": 100.0,
+                       "reg_double_periods": 2.0, "mask_start": 0, "mask_rec_control": "constraint",
+                       "mask_rec_tolerance": 0.2, "mask_rec_rate": 0.05, "mask_rec_ema": 0.9,
+                       "mask_rec_weight_min": 2.0, "ramp_start_fraction": 0.3, "ramp_end_fraction": 0.8,
+                       "mask_lr_drop_fraction": None}}
+    assert {k: tuple(v) for k, v in one.items()} == MASK_ONLY_FIELDS
+    assert all(one[s][k] != other[s][k] for s in one for k in one[s])
+    wae = {"model": "wae"}
+    budget = {"schedule": "budget", "lr_drop_fraction": 0.3}
+    a = train(tiny_config(tmp_path / "one", model={**one["model"], **wae}, optim={**one["optim"], **budget}))
+    b = train(tiny_config(tmp_path / "other", model={**other["model"], **wae},
+                          optim={**other["optim"], **budget}))
+    for (name, p), q in zip(load_model(tmp_path / "one").named_parameters(),
+                            load_model(tmp_path / "other").parameters(), strict=True):
         assert torch.equal(p, q), name
     assert a["frechet_distance"] == b["frechet_distance"]

@@ -232,6 +232,31 @@ def test_more_seeds_join_but_other_training_options_are_refused(tmp_path, capsys
     assert "train.max_steps: 5 there, 6 here" in line and "--out" in line
 
 
+def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them(tmp_path):
+    """WAE trains the same whatever the mask's settings (tests/test_steps.py), so WAE runs may join
+    a folder made under other ones; MaskAAE runs must repeat those of the folder's MaskAAE runs."""
+    out, r6, r3 = tmp_path / "sw", tmp_path / "r6.yaml", tmp_path / "r3.yaml"
+    r6.write_text("optim:\n  mask_rec_weight: 450\n  mask_cycle_end_fraction: 0.45\n")
+    r3.write_text("optim:\n  mask_rec_weight: 150\n  mask_cycle_end_fraction: 0.3\n")
+
+    def add(models: str, seeds: str, recipe: Path, **train) -> list[str]:
+        trainer = FakeTrainer()
+        sweep(out, trainer, m="2", seeds=seeds, models=models,
+              train_options={"max_steps": 5, "recipe": str(recipe), **train})
+        return [job.spec.name for job in trainer.calls]
+
+    assert add("wae", "0", r6) == ["wae-m2-s0"]
+    assert add("wae", "1", r3) == ["wae-m2-s1"]
+    assert add("maae", "0", r3) == ["maae-m2-s0"]  # the first MaskAAE runs set the folder's mask
+    with pytest.raises(UserError, match=r"optim.mask_cycle_end_fraction: 0.3 there, 0.45 here"):
+        add("maae", "1", r6)
+    assert add("wae", "2", r6) == ["wae-m2-s2"]  # a WAE run still joins ...
+    assert add("maae", "1", r3) == ["maae-m2-s1"]  # ... and the folder keeps the MaskAAE settings
+    with pytest.raises(UserError, match=r"train.max_steps: 5 there, 6 here"):
+        add("wae", "3", r3, max_steps=6)  # what WAE trains with still counts
+    assert len(read_csv(out / "results.csv")) == 5
+
+
 def test_folder_that_is_not_a_sweep_is_refused(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep")
     code, _, err = run_cli(["sweep-m", "--m", "2", "--out", tmp_path], capsys)

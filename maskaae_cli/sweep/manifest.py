@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from maskaae_cli.config import MASK_ONLY_FIELDS
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.results import read_json, write_atomic
@@ -28,6 +29,13 @@ def identity(config: dict[str, Any], fid_n: int) -> dict[str, Any]:
     return {"config": same, "fid_n": fid_n}
 
 
+def without_mask_fields(ident: dict[str, Any]) -> dict[str, Any]:
+    """``ident`` less the fields only the mask reads (``MASK_ONLY_FIELDS``): what WAE runs depend on."""
+    config = {section: {k: v for k, v in values.items() if k not in MASK_ONLY_FIELDS.get(section, ())}
+              for section, values in ident.get("config", {}).items()}
+    return {**ident, "config": config}
+
+
 def _first_difference(old: Any, new: Any, where: str = "") -> tuple[str, Any, Any] | None:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
@@ -43,7 +51,9 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
     """Create or reopen DIR/sweep.json; return every run of the study (earlier grids included).
 
     An existing folder made with other training options is an error; more m values, models or
-    seeds join the study.  ``write=False`` checks without writing (a dry run).
+    seeds join the study. The mask's settings (``MASK_ONLY_FIELDS``) count only when the folder
+    holds MaskAAE runs and more are asked for: WAE runs train the same whatever they are.
+    ``write=False`` checks without writing (a dry run).
     """
     path = sweep_dir / MANIFEST
     if sweep_dir.exists() and not sweep_dir.is_dir():
@@ -56,14 +66,20 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
                         "choose another --out")
     known: list[RunSpec] = []
     if old is not None:
-        diff = _first_difference(old.get("identity"), ident)
+        known = [RunSpec(r["seed"], r["m"], r["model"]) for r in old.get("runs", [])]
+        # the mask's settings matter only where MaskAAE runs are in the folder and asked for
+        masked = any(r.model == "maae" for r in known) and any(r.model == "maae" for r in runs)
+        old_ident = old.get("identity") or {}
+        diff = (_first_difference(old_ident, ident) if masked
+                else _first_difference(without_mask_fields(old_ident), without_mask_fields(ident)))
         if diff:
             key, was, now = diff
             raise UserError(f"{sweep_dir} holds a sweep made with other training options "
                             f"({key.removeprefix('config.')}: "
                             f"{json.dumps(was)} there, {json.dumps(now)} here): repeat its options "
                             f"(see {path}) or choose another --out")
-        known = [RunSpec(r["seed"], r["m"], r["model"]) for r in old.get("runs", [])]
+        if any(r.model == "maae" for r in known) and not masked:
+            ident = old_ident  # keep the mask settings the folder's MaskAAE runs were trained with
     every = sorted(set(known) | set(runs))
     if not write:
         return every
