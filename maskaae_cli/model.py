@@ -92,7 +92,7 @@ class MaskAAE(L.LightningModule):
         """
         if self.ema is None:
             return
-        if self._ema_pairs is None or int(self.ema.n_averaged) == 0:
+        if self._ema_pairs is None:  # first update of this fit (no int(n_averaged): a GPU sync)
             parts = self._generator_parts()
             self.ema.update_parameters(parts)
             pairs = list(zip([*self.ema.module.parameters(), *self.ema.module.buffers()],
