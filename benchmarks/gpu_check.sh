@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# GPU checks in one go, for a machine with one CUDA GPU (sized to fit a few minutes):
+# GPU checks in one go, for a machine with one CUDA GPU. On one H100 (2026-11-26) the throughput
+# part took ~75 s and the two 12,000-iteration runs ~29 and ~23 it/s beside each other and the tests,
+# so the whole script needs ~9-10 minutes; set MAX_STEPS lower to fit a shorter slot.
 #   1. benchmarks/throughput.py --device cuda (maskaae vs the plain loop, all three nets);
 #   2. the synthetic default trained on the GPU in 32-bit and in bf16-mixed, side by side
 #      (active dimensions and Frechet distance against the CPU runs' figures in the README);
