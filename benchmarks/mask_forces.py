@@ -60,8 +60,7 @@ class MaskForces(L.Callback):
         torch.set_rng_state(rng)
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
-        active = sum(a >= model.mask.active_threshold for a in record["alpha"])
-        print(f"iteration {step}: {active} active", flush=True)
+        print(f"iteration {step}: {model.mask.active_dims()} active", flush=True)
 
 
 def main() -> None:

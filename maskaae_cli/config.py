@@ -253,7 +253,12 @@ class Config:
                   (o.batch_size >= 2, "--batch-size must be at least 2"),
                   (o.n_critic >= 1, "optim.n_critic must be at least 1"),
                   (t.max_steps >= 1, "--max-steps must be at least 1"),
-                  (0.0 < d.val_fraction < 1.0, "data.val_fraction must be in (0, 1)")]
+                  (0.0 < d.val_fraction < 1.0, "data.val_fraction must be in (0, 1)"),
+                  (0.0 <= o.lr_drop_fraction <= 1.0, f"optim.lr_drop_fraction {o.lr_drop_fraction} is out "
+                   "of range: use a fraction of the run in [0, 1]"),
+                  (o.mask_lr_drop_fraction is None or 0.0 <= o.mask_lr_drop_fraction <= 1.0,
+                   f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a fraction "
+                   "of the run in [0, 1], or null to drop with the auto-encoder's rate")]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
@@ -266,12 +271,6 @@ class Config:
         if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
             raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
                             "in [0, 1]")
-        if not 0.0 <= o.lr_drop_fraction <= 1.0:
-            raise UserError(f"optim.lr_drop_fraction {o.lr_drop_fraction} is out of range: use a fraction "
-                            "of the run in [0, 1]")
-        if o.mask_lr_drop_fraction is not None and not 0.0 <= o.mask_lr_drop_fraction <= 1.0:
-            raise UserError(f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a "
-                            "fraction of the run in [0, 1], or null to drop with the auto-encoder's rate")
         if not 0.0 <= o.ema_decay < 1.0:
             raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
                             "such as 0.999")

@@ -68,7 +68,8 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
     if old is not None:
         known = [RunSpec(r["seed"], r["m"], r["model"]) for r in old.get("runs", [])]
         # the mask's settings matter only where MaskAAE runs are in the folder and asked for
-        masked = any(r.model == "maae" for r in known) and any(r.model == "maae" for r in runs)
+        holds_maae = any(r.model == "maae" for r in known)
+        masked = holds_maae and any(r.model == "maae" for r in runs)
         old_ident = old.get("identity") or {}
         diff = (_first_difference(old_ident, ident) if masked
                 else _first_difference(without_mask_fields(old_ident), without_mask_fields(ident)))
@@ -78,7 +79,7 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
                             f"({key.removeprefix('config.')}: "
                             f"{json.dumps(was)} there, {json.dumps(now)} here): repeat its options "
                             f"(see {path}) or choose another --out")
-        if any(r.model == "maae" for r in known) and not masked:
+        if holds_maae and not masked:
             ident = old_ident  # keep the mask settings the folder's MaskAAE runs were trained with
     every = sorted(set(known) | set(runs))
     if not write:
