@@ -26,7 +26,8 @@ STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 # they are (tests/test_steps.py varies every one), so a WAE run stays valid when only they change.
 MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
     "model": ("beta_init_max", "beta_init_min", "active_threshold"),
-    "optim": ("lr_mask", "mask_rec_weight", "mask_cycle_weight", "mask_cycle_end_fraction", "reg_c_init",
+    "optim": ("var_weight", "var_sharpness", "lr_mask", "mask_rec_weight", "mask_cycle_weight",
+              "mask_cycle_end_fraction", "reg_c_init",
               "reg_c_max", "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
               "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
               "ramp_end_fraction", "mask_lr_drop_fraction"),
