@@ -99,6 +99,16 @@ def test_the_synthetic_default_is_round_6_and_rounds_5_and_3_stay_recipes():
                        "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
 
 
+def test_the_soft_variance_candidate_is_round_6_with_two_changes():
+    """recipes/synthetic-soft-variance.yaml (the screened round-7 candidate) is the default but for the
+    variance weight and the end of c's ramp, as its comment and docs/mask-schedule.md say."""
+    default = Config().to_dict()
+    candidate = Config.from_dict(load_recipe("synthetic-soft-variance")).to_dict()
+    differs = {(s, k): (default[s][k], candidate[s][k]) for s in default for k in default[s]
+               if default[s][k] != candidate[s][k]}
+    assert differs == {("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_a_mask_rate_drop_outside_the_run_is_refused(fraction):
     cfg = Config.from_dict({"optim": {"mask_lr_drop_fraction": fraction}})
