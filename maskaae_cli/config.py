@@ -27,8 +27,8 @@ STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
     "model": ("beta_init_max", "beta_init_min", "active_threshold"),
     "optim": ("var_weight", "var_sharpness", "lr_mask", "mask_rec_weight", "mask_cycle_weight",
-              "mask_cycle_end_fraction", "reg_c_init",
-              "reg_c_max", "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
+              "mask_cycle_end_fraction", "reg_c_init", "reg_c_max", "reg_watershed",
+              "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
               "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
               "ramp_end_fraction", "mask_lr_drop_fraction"),
 }
@@ -112,6 +112,9 @@ class OptimConfig:
     mask_cycle_end_fraction: float = 0.45
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
+    # Where the regulariser c * polarisation splits the alphas: above it pushed to 1, below to 0
+    # (0.5: the paper's sum |alpha (1 - alpha)|; docs/mask-schedule.md, round 7 screens).
+    reg_watershed: float = 0.5
     schedule_period: int | None = None  # T; None: the reference rule from m
     reg_double_periods: float = 4.0  # c doubles every this many T
     lr_drop_periods: float = 5.0  # rates drop at this many T
@@ -259,7 +262,9 @@ class Config:
                    "of range: use a fraction of the run in [0, 1]"),
                   (o.mask_lr_drop_fraction is None or 0.0 <= o.mask_lr_drop_fraction <= 1.0,
                    f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a fraction "
-                   "of the run in [0, 1], or null to drop with the auto-encoder's rate")]
+                   "of the run in [0, 1], or null to drop with the auto-encoder's rate"),
+                  (0.0 < o.reg_watershed < 1.0, f"optim.reg_watershed {o.reg_watershed} is out of range: "
+                   "use an alpha in (0, 1); 0.5 is the paper's regulariser")]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)

@@ -58,17 +58,24 @@ def generator_loss(critic: nn.Module, z_enc: torch.Tensor) -> torch.Tensor:
     return -critic(z_enc).mean()
 
 
-def polarisation(alpha: torch.Tensor) -> torch.Tensor:
-    """sum_j |alpha_j (1 - alpha_j)|: zero only when every alpha_j is 0 or 1."""
+def polarisation(alpha: torch.Tensor, watershed: float = 0.5) -> torch.Tensor:
+    """sum_j |u_j (1 - u_j)|: zero only when every alpha_j is 0 or 1.
+
+    u maps alpha piecewise linearly so that ``watershed`` lands on 0.5: descent pushes an alpha above
+    the watershed to 1 and one below it to 0. At 0.5 (the paper's term) u is alpha itself."""
+    if watershed != 0.5:
+        alpha = torch.where(alpha < watershed, 0.5 * alpha / watershed,
+                            0.5 + 0.5 * (alpha - watershed) / (1.0 - watershed))
     return (alpha * (1.0 - alpha)).abs().sum()
 
 
 def mask_loss_terms(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
                     alpha: torch.Tensor, reg_weight: float,
-                    rec_weight: float | torch.Tensor = 1000.0) -> dict[str, torch.Tensor]:
+                    rec_weight: float | torch.Tensor = 1000.0,
+                    watershed: float = 0.5) -> dict[str, torch.Tensor]:
     """The terms of :func:`mask_loss`, each weighted: ``rec``, ``adv`` (the critic's gap) and ``pol``."""
     adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
-    return {"rec": rec_weight * rec, "adv": adversarial, "pol": reg_weight * polarisation(alpha)}
+    return {"rec": rec_weight * rec, "adv": adversarial, "pol": reg_weight * polarisation(alpha, watershed)}
 
 
 def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,

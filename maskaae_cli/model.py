@@ -249,7 +249,8 @@ class MaskAAE(L.LightningModule):
         rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
         h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
         rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
-        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), rec_weight)
+        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), rec_weight,
+                                       o.reg_watershed)
         raw = {"rec": rec}
         if o.mask_cycle_weight > 0 and step < self.schedule.cycle_end:
             raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)

@@ -124,3 +124,9 @@ def test_an_auto_encoder_rate_drop_outside_the_run_is_refused(fraction):
         Config.from_dict({"optim": {"lr_drop_fraction": fraction}}).validate()
     for fine in (0.0, 0.3, 1.0):
         Config.from_dict({"optim": {"lr_drop_fraction": fine}}).validate()
+
+
+def test_a_watershed_outside_zero_one_is_refused():
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(UserError, match="reg_watershed"):
+            Config.from_dict({"optim": {"reg_watershed": bad}}).validate()

@@ -158,7 +158,8 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
            "optim": {"var_weight": 100.0, "var_sharpness": 10.0, "lr_mask": 5e-3, "mask_rec_weight": 450.0,
                      "mask_cycle_weight": 0.5,
                      "mask_cycle_end_fraction": 0.45, "reg_c_init": None, "reg_c_max": 2048.0,
-                     "reg_double_periods": 4.0, "mask_start": 5, "mask_rec_control": "fixed",
+                     "reg_watershed": 0.5, "reg_double_periods": 4.0, "mask_start": 5,
+                     "mask_rec_control": "fixed",
                      "mask_rec_tolerance": 0.1, "mask_rec_rate": 0.02, "mask_rec_ema": 0.99,
                      "mask_rec_weight_min": 1.0, "ramp_start_fraction": 0.45, "ramp_end_fraction": 0.7,
                      "mask_lr_drop_fraction": 0.45}}
@@ -166,7 +167,8 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
              "optim": {"var_weight": 1.0, "var_sharpness": 3.0, "lr_mask": 1e-3, "mask_rec_weight": 150.0,
                        "mask_cycle_weight": 0.0,
                        "mask_cycle_end_fraction": 0.3, "reg_c_init": 0.5, "reg_c_max": 100.0,
-                       "reg_double_periods": 2.0, "mask_start": 0, "mask_rec_control": "constraint",
+                       "reg_watershed": 0.2, "reg_double_periods": 2.0, "mask_start": 0,
+                       "mask_rec_control": "constraint",
                        "mask_rec_tolerance": 0.2, "mask_rec_rate": 0.05, "mask_rec_ema": 0.9,
                        "mask_rec_weight_min": 2.0, "ramp_start_fraction": 0.3, "ramp_end_fraction": 0.8,
                        "mask_lr_drop_fraction": None}}
