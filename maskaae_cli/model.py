@@ -292,8 +292,9 @@ class MaskAAE(L.LightningModule):
 
         if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
             active = float(self.mask.active_dims())
-            logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"],
-                     "mask/reg_weight": self.schedule.reg_weight(step)}
+            logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"]}
+            if self.uses_mask:
+                logs["mask/reg_weight"] = self.schedule.reg_weight(step)
             if self.rec_control is not None:
                 logs["mask/rec_weight"] = self.rec_control.weight.clone()
             self.log_dict(logs)

@@ -183,3 +183,5 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
                             load_model(tmp_path / "other").parameters(), strict=True):
         assert torch.equal(p, q), name
     assert a["frechet_distance"] == b["frechet_distance"]
+    header = (tmp_path / "one" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "loss/rec" in header and not [k for k in header if k.startswith("mask/") or k == "loss/mask"]
