@@ -110,4 +110,3 @@ def test_polarisation_watershed_splits_the_alphas_where_asked():
             losses.polarisation(alpha, watershed).backward()
             assert (alpha.grad.item() < 0) == (value in up), (watershed, value)
     assert losses.polarisation(torch.tensor([0.1]), 0.1).item() == pytest.approx(0.25)
-

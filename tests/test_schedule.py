@@ -99,20 +99,21 @@ def test_the_synthetic_default_is_round_6_and_rounds_5_and_3_stay_recipes():
                        "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
 
 
+def differs_from_default(recipe: str) -> dict[tuple[str, str], tuple]:
+    """{(section, field): (default, recipe's value)} for every field the recipe changes."""
+    default, other = Config().to_dict(), Config.from_dict(load_recipe(recipe)).to_dict()
+    return {(s, k): (default[s][k], other[s][k]) for s in default for k in default[s]
+            if default[s][k] != other[s][k]}
+
+
 def test_the_soft_variance_candidates_are_round_6_with_two_changes():
     """The screened round-7 candidates are the default but for the variance weight and the end of c's
     ramp (synthetic-soft-variance) or of the cycle term (synthetic-soft-variance-cycle), as their
     comments and docs/mask-schedule.md say."""
-    default = Config().to_dict()
-    candidate = Config.from_dict(load_recipe("synthetic-soft-variance")).to_dict()
-    differs = {(s, k): (default[s][k], candidate[s][k]) for s in default for k in default[s]
-               if default[s][k] != candidate[s][k]}
-    assert differs == {("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
-    candidate = Config.from_dict(load_recipe("synthetic-soft-variance-cycle")).to_dict()
-    differs = {(s, k): (default[s][k], candidate[s][k]) for s in default for k in default[s]
-               if default[s][k] != candidate[s][k]}
-    assert differs == {("optim", "var_weight"): (100.0, 5.0),
-                       ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
+    assert differs_from_default("synthetic-soft-variance") == {
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
+    assert differs_from_default("synthetic-soft-variance-cycle") == {
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
