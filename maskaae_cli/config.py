@@ -27,7 +27,7 @@ STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
     "model": ("beta_init_max", "beta_init_min", "active_threshold"),
     "optim": ("var_weight", "var_sharpness", "lr_mask", "mask_rec_weight", "mask_cycle_weight",
-              "mask_cycle_end_fraction", "reg_c_init", "reg_c_max", "reg_watershed",
+              "mask_cycle_end_fraction", "mask_cycle_c_ratio", "reg_c_init", "reg_c_max", "reg_watershed",
               "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
               "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
               "ramp_end_fraction", "mask_lr_drop_fraction"),
@@ -110,6 +110,9 @@ class OptimConfig:
     # ... acting until this fraction of --max-steps: the end of the search, where the mask's rate
     # drops and c starts to ramp (round 6: 0.45, round 5: 0.3, the auto-encoder's rate drop).
     mask_cycle_end_fraction: float = 0.45
+    # ... and, while it acts, weighted at least this times c (0: the fixed weight above), so that
+    # during c's ramp it still closes spare dimensions against the polarisation (round 8 screens)
+    mask_cycle_c_ratio: float = 0.0
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     # Where the regulariser c * polarisation splits the alphas: above it pushed to 1, below to 0
@@ -264,7 +267,9 @@ class Config:
                    f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a fraction "
                    "of the run in [0, 1], or null to drop with the auto-encoder's rate"),
                   (0.0 < o.reg_watershed < 1.0, f"optim.reg_watershed {o.reg_watershed} is out of range: "
-                   "use an alpha in (0, 1); 0.5 is the paper's regulariser")]
+                   "use an alpha in (0, 1); 0.5 is the paper's regulariser"),
+                  (o.mask_cycle_c_ratio >= 0.0, f"optim.mask_cycle_c_ratio {o.mask_cycle_c_ratio} is "
+                   "negative: use 0 (the fixed cycle weight) or a positive multiple of c")]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)

@@ -254,7 +254,8 @@ class MaskAAE(L.LightningModule):
         raw = {"rec": rec}
         if o.mask_cycle_weight > 0 and step < self.schedule.cycle_end:
             raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
-            terms["cycle"] = o.mask_cycle_weight * raw["cycle"]
+            weight = max(o.mask_cycle_weight, o.mask_cycle_c_ratio * self.schedule.reg_weight(step))
+            terms["cycle"] = weight * raw["cycle"]
         return terms, raw
 
     def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:

@@ -145,9 +145,26 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
 
 
 def test_bad_cycle_settings_are_refused(tmp_path):
-    for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5}):
+    for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5},
+                  {"mask_cycle_c_ratio": -1.0}):
         with pytest.raises(UserError, match="mask_cycle"):
             tiny_config(tmp_path, optim=optim).validate()
+
+
+def test_cycle_weight_follows_c_when_asked(tmp_path):
+    """With mask_cycle_c_ratio k the cycle term is weighted max(mask_cycle_weight, k c(step)): the
+    fixed weight before c ramps, k c once that is larger, and nothing after the term ends."""
+    torch.manual_seed(0)
+    cfg = tiny_config(tmp_path / "run", optim={"mask_cycle_weight": 0.5, "mask_cycle_c_ratio": 2.0})
+    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    model.schedule = dataclasses.replace(model.schedule, c_init=0.1, ramp_start=10, double_every=1,
+                                         c_max=64.0, cycle_end=30)
+    x = torch.randn(16, 16)
+    for step, weight in ((5, 0.5), (11, 0.5), (13, 2.0 * 0.8), (25, 2.0 * 64.0)):
+        torch.manual_seed(1)
+        terms, raw = model.mask_loss_terms(x, step)
+        assert terms["cycle"].item() == pytest.approx(weight * raw["cycle"].item(), rel=1e-6), step
+    assert "cycle" not in model.mask_loss_terms(x, 30)[0]
 
 
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
@@ -157,7 +174,8 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     one = {"model": {"beta_init_max": 5.0, "beta_init_min": 2.3, "active_threshold": 0.1},
            "optim": {"var_weight": 100.0, "var_sharpness": 10.0, "lr_mask": 5e-3, "mask_rec_weight": 450.0,
                      "mask_cycle_weight": 0.5,
-                     "mask_cycle_end_fraction": 0.45, "reg_c_init": None, "reg_c_max": 2048.0,
+                     "mask_cycle_end_fraction": 0.45, "mask_cycle_c_ratio": 0.0, "reg_c_init": None,
+                     "reg_c_max": 2048.0,
                      "reg_watershed": 0.5, "reg_double_periods": 4.0, "mask_start": 5,
                      "mask_rec_control": "fixed",
                      "mask_rec_tolerance": 0.1, "mask_rec_rate": 0.02, "mask_rec_ema": 0.99,
@@ -166,7 +184,8 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     other = {"model": {"beta_init_max": 4.0, "beta_init_min": 0.0, "active_threshold": 0.5},
              "optim": {"var_weight": 1.0, "var_sharpness": 3.0, "lr_mask": 1e-3, "mask_rec_weight": 150.0,
                        "mask_cycle_weight": 0.0,
-                       "mask_cycle_end_fraction": 0.3, "reg_c_init": 0.5, "reg_c_max": 100.0,
+                       "mask_cycle_end_fraction": 0.3, "mask_cycle_c_ratio": 2.0, "reg_c_init": 0.5,
+                       "reg_c_max": 100.0,
                        "reg_watershed": 0.2, "reg_double_periods": 2.0, "mask_start": 0,
                        "mask_rec_control": "constraint",
                        "mask_rec_tolerance": 0.2, "mask_rec_rate": 0.05, "mask_rec_ema": 0.9,
