@@ -106,14 +106,18 @@ def differs_from_default(recipe: str) -> dict[tuple[str, str], tuple]:
             if default[s][k] != other[s][k]}
 
 
-def test_the_soft_variance_candidates_are_round_6_with_two_changes():
+def test_the_round_7_and_8_candidates_are_round_6_with_their_changes():
     """The screened round-7 candidates are the default but for the variance weight and the end of c's
     ramp (synthetic-soft-variance) or of the cycle term (synthetic-soft-variance-cycle), as their
-    comments and docs/mask-schedule.md say."""
+    comments and docs/mask-schedule.md say; round 8's (synthetic-cycle-follows-c) is the latter with
+    the cycle weight at least c/2."""
     assert differs_from_default("synthetic-soft-variance") == {
         ("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
     assert differs_from_default("synthetic-soft-variance-cycle") == {
         ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
+    assert differs_from_default("synthetic-cycle-follows-c") == {
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
+        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
