@@ -86,8 +86,8 @@ class OptimConfig:
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
     the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
     ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
-    ``recipes/synthetic-cycle.yaml`` round 5 and ``recipes/synthetic-long-search.yaml`` round 6, the
-    defaults.
+    ``recipes/synthetic-cycle.yaml`` round 5, ``recipes/synthetic-long-search.yaml`` round 6 and
+    ``recipes/synthetic-low-watershed.yaml`` round 9, the defaults.
     """
 
     batch_size: int = 64
@@ -97,7 +97,9 @@ class OptimConfig:
     lr_mask: float = 5e-3  # reference 5e-4 (built for 500k steps; see docs/mask-schedule.md)
     n_critic: int = 5
     gp_weight: float = 10.0
-    var_weight: float = 100.0
+    # reference 100: flattens coordinates the mask goes on to keep while their alphas sit at
+    # 0.5-0.9, which cost n = 16 its quality (round 7); the latent cycle term closes spares instead
+    var_weight: float = 5.0
     var_sharpness: float = 10.0
     # reference 1000: stalls with too many dimensions here; 450 holds the true dimensions of n = 16
     # against the cycle term below and still lets n = 8 close its spare ones (round 6; round 5 used
@@ -107,17 +109,18 @@ class OptimConfig:
     # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
     # not need makes large (maskaae_cli/metrics/latent_cycle.py; docs/mask-schedule.md, round 5).
     mask_cycle_weight: float = 0.5
-    # ... acting until this fraction of --max-steps: the end of the search, where the mask's rate
-    # drops and c starts to ramp (round 6: 0.45, round 5: 0.3, the auto-encoder's rate drop).
-    mask_cycle_end_fraction: float = 0.45
+    # ... acting until this fraction of --max-steps: through c's ramp, until c reaches c_max
+    # (round 9: 0.7; round 6: 0.45, the end of the search; round 5: 0.3).
+    mask_cycle_end_fraction: float = 0.7
     # ... and, while it acts, weighted at least this times c (0: the fixed weight above), so that
-    # during c's ramp it still closes spare dimensions against the polarisation (round 8 screens)
-    mask_cycle_c_ratio: float = 0.0
+    # during c's ramp it still closes spare dimensions against the polarisation (round 8)
+    mask_cycle_c_ratio: float = 0.5
     reg_c_init: float | None = None  # None: 2 / m
     reg_c_max: float = 2048.0
     # Where the regulariser c * polarisation splits the alphas: above it pushed to 1, below to 0
-    # (0.5: the paper's sum |alpha (1 - alpha)|; docs/mask-schedule.md, round 7 screens).
-    reg_watershed: float = 0.5
+    # (0.5: the paper's sum |alpha (1 - alpha)|). 0.3 (round 9) keeps a true dimension that the
+    # cycle term drags below one half while it closes the spare ones (docs/mask-schedule.md).
+    reg_watershed: float = 0.3
     schedule_period: int | None = None  # T; None: the reference rule from m
     reg_double_periods: float = 4.0  # c doubles every this many T
     lr_drop_periods: float = 5.0  # rates drop at this many T

@@ -83,41 +83,50 @@ def test_every_shipped_recipe_loads_and_validates(recipe):
     assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
 
 
-def test_the_synthetic_default_is_round_6_and_rounds_5_and_3_stay_recipes():
-    """The defaults are recipes/synthetic-long-search.yaml (round 6) exactly; synthetic-cycle (round 5)
-    differs only in the search's length and the reconstruction weight; synthetic-strong-critic
-    (round 3) differs from round 5 only in the cycle term, its reconstruction weight and the average."""
-    assert Config.from_dict(load_recipe("synthetic-long-search")).to_dict() == Config().to_dict()
-    default = Config().to_dict()["optim"]
-    round5 = Config.from_dict(load_recipe("synthetic-cycle")).to_dict()["optim"]
-    differs = {k: (round5[k], default[k]) for k in default if round5[k] != default[k]}
-    assert differs == {"mask_rec_weight": (300.0, 450.0), "mask_cycle_end_fraction": (0.3, 0.45),
-                       "ramp_start_fraction": (0.3, 0.45), "mask_lr_drop_fraction": (None, 0.45)}
-    round3 = Config.from_dict(load_recipe("synthetic-strong-critic")).to_dict()["optim"]
-    differs = {k: (round3[k], round5[k]) for k in round5 if round3[k] != round5[k]}
-    assert differs == {"mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
-                       "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
+def optim_of(recipe: str | None) -> dict:
+    """The optim section a recipe resolves to (None: the defaults)."""
+    return (Config() if recipe is None else Config.from_dict(load_recipe(recipe))).to_dict()["optim"]
 
 
-def differs_from_default(recipe: str) -> dict[tuple[str, str], tuple]:
-    """{(section, field): (default, recipe's value)} for every field the recipe changes."""
-    default, other = Config().to_dict(), Config.from_dict(load_recipe(recipe)).to_dict()
-    return {(s, k): (default[s][k], other[s][k]) for s in default for k in default[s]
-            if default[s][k] != other[s][k]}
+def differs(recipe: str | None, base: str | None) -> dict[str, tuple]:
+    """{optim field: (base's value, recipe's value)} for every optim field the two set apart."""
+    a, b = optim_of(base), optim_of(recipe)
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
 
 
-def test_the_round_7_and_8_candidates_are_round_6_with_their_changes():
-    """The screened round-7 candidates are the default but for the variance weight and the end of c's
-    ramp (synthetic-soft-variance) or of the cycle term (synthetic-soft-variance-cycle), as their
-    comments and docs/mask-schedule.md say; round 8's (synthetic-cycle-follows-c) is the latter with
-    the cycle weight at least c/2."""
-    assert differs_from_default("synthetic-soft-variance") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
-    assert differs_from_default("synthetic-soft-variance-cycle") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
-    assert differs_from_default("synthetic-cycle-follows-c") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
-        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5)}
+def test_the_synthetic_default_is_round_9_and_earlier_rounds_stay_recipes():
+    """The defaults are recipes/synthetic-low-watershed.yaml (round 9) exactly. Round 9 is round 6
+    (synthetic-long-search) with the weak variance penalty, the cycle term through c's ramp and
+    weighted at least c/2, and the watershed at 0.3; round 5 (synthetic-cycle) differs from round 6
+    in the search's length and the reconstruction weight; round 3 (synthetic-strong-critic) from
+    round 5 in the cycle term, its reconstruction weight and the average."""
+    assert Config.from_dict(load_recipe("synthetic-low-watershed")).to_dict() == Config().to_dict()
+    assert differs(None, "synthetic-long-search") == {
+        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7),
+        "mask_cycle_c_ratio": (0.0, 0.5), "reg_watershed": (0.5, 0.3)}
+    assert differs("synthetic-long-search", "synthetic-cycle") == {
+        "mask_rec_weight": (300.0, 450.0), "mask_cycle_end_fraction": (0.3, 0.45),
+        "ramp_start_fraction": (0.3, 0.45), "mask_lr_drop_fraction": (None, 0.45)}
+    assert differs("synthetic-cycle", "synthetic-strong-critic") == {
+        "mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
+        "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
+    full = Config.from_dict(load_recipe("synthetic-long-search")).to_dict()
+    assert {s: v for s, v in full.items() if s != "optim"} == {
+        s: v for s, v in Config().to_dict().items() if s != "optim"}
+
+
+def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
+    """Round 7's screened recipes are round 6 but for the variance weight and the end of c's ramp
+    (synthetic-soft-variance) or of the cycle term (synthetic-soft-variance-cycle); round 8's
+    (synthetic-cycle-follows-c) is the latter with the cycle weight at least c/2, as their comments
+    and docs/mask-schedule.md say."""
+    assert differs("synthetic-soft-variance", "synthetic-long-search") == {
+        "var_weight": (100.0, 5.0), "ramp_end_fraction": (0.7, 0.5)}
+    assert differs("synthetic-soft-variance-cycle", "synthetic-long-search") == {
+        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7)}
+    assert differs("synthetic-cycle-follows-c", "synthetic-long-search") == {
+        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7), "mask_cycle_c_ratio": (0.0, 0.5)}
+    assert differs(None, "synthetic-cycle-follows-c") == {"reg_watershed": (0.5, 0.3)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
