@@ -83,15 +83,11 @@ def test_every_shipped_recipe_loads_and_validates(recipe):
     assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
 
 
-def optim_of(recipe: str | None) -> dict:
-    """The optim section a recipe resolves to (None: the defaults)."""
-    return (Config() if recipe is None else Config.from_dict(load_recipe(recipe))).to_dict()["optim"]
-
-
-def differs(recipe: str | None, base: str | None) -> dict[str, tuple]:
-    """{optim field: (base's value, recipe's value)} for every optim field the two set apart."""
-    a, b = optim_of(base), optim_of(recipe)
-    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+def differs(recipe: str | None, base: str | None) -> dict[tuple[str, str], tuple]:
+    """{(section, field): (base's value, recipe's value)} for every field the two set apart (None:
+    the defaults)."""
+    a, b = ((Config() if r is None else Config.from_dict(load_recipe(r))).to_dict() for r in (base, recipe))
+    return {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
 
 
 def test_the_synthetic_default_is_round_9_and_earlier_rounds_stay_recipes():
@@ -102,17 +98,14 @@ def test_the_synthetic_default_is_round_9_and_earlier_rounds_stay_recipes():
     round 5 in the cycle term, its reconstruction weight and the average."""
     assert Config.from_dict(load_recipe("synthetic-low-watershed")).to_dict() == Config().to_dict()
     assert differs(None, "synthetic-long-search") == {
-        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7),
-        "mask_cycle_c_ratio": (0.0, 0.5), "reg_watershed": (0.5, 0.3)}
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
+        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5), ("optim", "reg_watershed"): (0.5, 0.3)}
     assert differs("synthetic-long-search", "synthetic-cycle") == {
-        "mask_rec_weight": (300.0, 450.0), "mask_cycle_end_fraction": (0.3, 0.45),
-        "ramp_start_fraction": (0.3, 0.45), "mask_lr_drop_fraction": (None, 0.45)}
+        ("optim", "mask_rec_weight"): (300.0, 450.0), ("optim", "mask_cycle_end_fraction"): (0.3, 0.45),
+        ("optim", "ramp_start_fraction"): (0.3, 0.45), ("optim", "mask_lr_drop_fraction"): (None, 0.45)}
     assert differs("synthetic-cycle", "synthetic-strong-critic") == {
-        "mask_cycle_weight": (0.0, 0.5), "mask_rec_weight": (150.0, 300.0),
-        "mask_cycle_end_fraction": (0.45, 0.3), "ema_decay": (0.0, 0.999)}
-    full = Config.from_dict(load_recipe("synthetic-long-search")).to_dict()
-    assert {s: v for s, v in full.items() if s != "optim"} == {
-        s: v for s, v in Config().to_dict().items() if s != "optim"}
+        ("optim", "mask_cycle_weight"): (0.0, 0.5), ("optim", "mask_rec_weight"): (150.0, 300.0),
+        ("optim", "mask_cycle_end_fraction"): (0.45, 0.3), ("optim", "ema_decay"): (0.0, 0.999)}
 
 
 def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
@@ -121,12 +114,13 @@ def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
     (synthetic-cycle-follows-c) is the latter with the cycle weight at least c/2, as their comments
     and docs/mask-schedule.md say."""
     assert differs("synthetic-soft-variance", "synthetic-long-search") == {
-        "var_weight": (100.0, 5.0), "ramp_end_fraction": (0.7, 0.5)}
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
     assert differs("synthetic-soft-variance-cycle", "synthetic-long-search") == {
-        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7)}
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
     assert differs("synthetic-cycle-follows-c", "synthetic-long-search") == {
-        "var_weight": (100.0, 5.0), "mask_cycle_end_fraction": (0.45, 0.7), "mask_cycle_c_ratio": (0.0, 0.5)}
-    assert differs(None, "synthetic-cycle-follows-c") == {"reg_watershed": (0.5, 0.3)}
+        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
+        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5)}
+    assert differs(None, "synthetic-cycle-follows-c") == {("optim", "reg_watershed"): (0.5, 0.3)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
