@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from discovery import val_history
+from discovery import recent_mean, val_history
 
 
 def collect(run: Path, last_evals: int) -> dict:
@@ -26,35 +26,38 @@ def collect(run: Path, last_evals: int) -> dict:
     summary = json.loads((run / "summary.json").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
     history = val_history(run)
-    recent = history[-last_evals:]
     return {"run": str(run), "model": summary["model"], "m": summary["m"], "seed": summary["seed"],
             "n_true": config["data"]["n_true"], "steps": summary["steps"],
             "active_dims": summary["active_dims"], "frechet_test": summary.get("frechet_distance"),
-            "frechet_recent_mean": sum(recent) / len(recent) if recent else None,
+            "frechet_recent_mean": recent_mean(history, last_evals),
             "frechet_val_history": history, "wall_seconds": summary["wall_seconds"],
             "command": json.loads((run / "run.json").read_text()).get("command")}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", nargs="+", type=Path, help="finished run folders (with summary.json)")
+    p.add_argument("runs", nargs="+", type=Path, help="finished run folders")
     p.add_argument("--last-evals", type=int, default=4, help="average the Frechet distance over these")
     p.add_argument("--about", default="", help="what the runs are, written into the file")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out results file")
     a = p.parse_args()
+    if a.last_evals < 1:
+        sys.exit(f"error: --last-evals must be at least 1 (got {a.last_evals})")
     if a.out.exists() and not a.overwrite:
         sys.exit(f"error: {a.out} exists: pass --overwrite to replace it, or choose another --out")
-    missing = [str(r) for r in a.runs if not (r / "summary.json").is_file()]
+    needed = ("summary.json", "config.yaml", "run.json", "metrics.csv")
+    missing = [str(r) for r in a.runs if not all((r / f).is_file() for f in needed)]
     if missing:
-        sys.exit(f"error: not a finished run folder (no summary.json): {', '.join(missing)}")
+        sys.exit(f"error: not a finished run folder (needs {', '.join(needed)}): {', '.join(missing)}")
     rows = sorted((collect(r, a.last_evals) for r in a.runs),
                   key=lambda r: (r["n_true"], r["model"], r["m"], r["seed"]))
     print(f"{'run':<32}{'n':>3}{'m':>4}{'seed':>5}{'active':>7}{'FD(last evals)':>16}{'FD(test)':>10}"
           f"{'wall s':>8}")
     for r in rows:
+        fds = [f"{v:.3f}" if v is not None else "-" for v in (r["frechet_recent_mean"], r["frechet_test"])]
         print(f"{Path(r['run']).name:<32}{r['n_true']:>3}{r['m']:>4}{r['seed']:>5}{r['active_dims']:>7}"
-              f"{r['frechet_recent_mean']:>16.3f}{r['frechet_test']:>10.3f}{r['wall_seconds']:>8.0f}")
+              f"{fds[0]:>16}{fds[1]:>10}{r['wall_seconds']:>8.0f}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     result = {"about": a.about, "last_evals": a.last_evals, "runs": rows}
     a.out.write_text(json.dumps(result, indent=2) + "\n")

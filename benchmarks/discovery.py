@@ -45,6 +45,12 @@ def val_history(out: Path, key: str = "val/frechet") -> list[float]:
         return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
 
 
+def recent_mean(history: list[float], last: int) -> float | None:
+    """The mean of the last ``last`` values of ``history`` (None when it is empty)."""
+    recent = history[-last:]
+    return sum(recent) / len(recent) if recent else None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-true", type=int, action="append", help="true dimension(s); default 8")
@@ -86,8 +92,7 @@ def main() -> None:
     results = [(r["n_true"], r) for r in reused] + results
     for n, r in results:
         r["n_true"] = n
-        hist = r.get("frechet_val_history") or []
-        r["frechet_recent_mean"] = sum(hist[-a.last_evals:]) / max(1, len(hist[-a.last_evals:]))
+        r["frechet_recent_mean"] = recent_mean(r.get("frechet_val_history") or [], a.last_evals) or 0.0
         rows.append(r)
     rows.sort(key=lambda r: (ns.index(r["n_true"]), r["name"]))
     print(f"{'run':<18}{'active':>7}{'FD(last evals)':>16}{'FD(test)':>10}{'train s':>9}")

@@ -28,7 +28,7 @@ from operator import attrgetter
 from pathlib import Path
 from statistics import mean
 
-from discovery import val_history
+from discovery import recent_mean, val_history
 
 from maskaae_cli.sweep.command import cost_lines
 from maskaae_cli.sweep.plot import plot_sweep
@@ -61,7 +61,7 @@ def last_evals_mean(run: RunResult, k: int, key: str = "val/frechet") -> float |
     """The mean of a run's last ``k`` validation Frechet distances, or None without a metrics.csv."""
     run_dir = Path(run.run_dir)
     values = val_history(run_dir, key) if (run_dir / "metrics.csv").is_file() else []
-    return mean(values[-k:]) if values else None
+    return recent_mean(values, k)
 
 
 def last_weights(rows: list[RunResult]) -> list[RunResult] | None:
