@@ -86,8 +86,9 @@ class OptimConfig:
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
     the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
     ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
-    ``recipes/synthetic-cycle.yaml`` round 5, ``recipes/synthetic-long-search.yaml`` round 6 and
-    ``recipes/synthetic-low-watershed.yaml`` round 9, the defaults.
+    ``recipes/synthetic-cycle.yaml`` round 5, ``recipes/synthetic-long-search.yaml`` round 6,
+    ``recipes/synthetic-low-watershed.yaml`` round 9 and ``recipes/synthetic-early-search.yaml``
+    round 10, the defaults.
     """
 
     batch_size: int = 64
@@ -125,8 +126,10 @@ class OptimConfig:
     reg_double_periods: float = 4.0  # c doubles every this many T
     lr_drop_periods: float = 5.0  # rates drop at this many T
     lr_drop_factor: float = 5.0
-    # the mask learns from this iteration on (reference: 0); budget schedule: at the latest when c ramps
-    mask_start: int = 2000
+    # the mask learns from this iteration on (reference: 0); budget schedule: at the latest when c ramps.
+    # 1,500 (round 10; 2,000 before): n = 16 closes its spare dimensions before the auto-encoder's
+    # rate drops; from 1,000 the mask closes a true dimension of n = 16 (docs/mask-schedule.md)
+    mask_start: int = 1500
     # "fixed": mask_rec_weight throughout (the reference). "constraint": mask_rec_weight is the
     # starting value of a weight that grows while the reconstruction error sits more than
     # mask_rec_tolerance above its best so far and decays otherwise (maskaae_cli/rec_constraint.py).

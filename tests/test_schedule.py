@@ -90,14 +90,16 @@ def differs(recipe: str | None, base: str | None) -> dict[tuple[str, str], tuple
     return {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
 
 
-def test_the_synthetic_default_is_round_9_and_earlier_rounds_stay_recipes():
-    """The defaults are recipes/synthetic-low-watershed.yaml (round 9) exactly. Round 9 is round 6
+def test_the_synthetic_default_is_round_10_and_earlier_rounds_stay_recipes():
+    """The defaults are recipes/synthetic-early-search.yaml (round 10) exactly: round 9
+    (synthetic-low-watershed) with the mask starting at 1,500. Round 9 is round 6
     (synthetic-long-search) with the weak variance penalty, the cycle term through c's ramp and
     weighted at least c/2, and the watershed at 0.3; round 5 (synthetic-cycle) differs from round 6
     in the search's length and the reconstruction weight; round 3 (synthetic-strong-critic) from
     round 5 in the cycle term, its reconstruction weight and the average."""
-    assert Config.from_dict(load_recipe("synthetic-low-watershed")).to_dict() == Config().to_dict()
-    assert differs(None, "synthetic-long-search") == {
+    assert Config.from_dict(load_recipe("synthetic-early-search")).to_dict() == Config().to_dict()
+    assert differs(None, "synthetic-low-watershed") == {("optim", "mask_start"): (2000, 1500)}
+    assert differs("synthetic-low-watershed", "synthetic-long-search") == {
         ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
         ("optim", "mask_cycle_c_ratio"): (0.0, 0.5), ("optim", "reg_watershed"): (0.5, 0.3)}
     assert differs("synthetic-long-search", "synthetic-cycle") == {
@@ -120,7 +122,8 @@ def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
     assert differs("synthetic-cycle-follows-c", "synthetic-long-search") == {
         ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
         ("optim", "mask_cycle_c_ratio"): (0.0, 0.5)}
-    assert differs(None, "synthetic-cycle-follows-c") == {("optim", "reg_watershed"): (0.5, 0.3)}
+    assert differs("synthetic-low-watershed", "synthetic-cycle-follows-c") == {
+        ("optim", "reg_watershed"): (0.5, 0.3)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
