@@ -1,48 +1,75 @@
-"""Checkpoint files written atomically: a crash while saving never leaves a broken checkpoint.
+"""Every file maskaae writes goes through here: a crash never leaves a half-written file.
 
-Lightning's TorchCheckpointIO writes through an fsspec transaction whose temporary file
-lies in the system temp folder; when that is another file system than the run folder
-(a local /tmp and a network run folder, as on most clusters) the final move is a copy,
-and a crash part way leaves a truncated ``last.ckpt``. Here the temporary file sits beside
-the target, is flushed to disk, then renamed over it with ``os.replace`` (atomic on POSIX).
+The data goes to a temporary file beside the target, is flushed and fsynced, then renamed over
+the target with ``os.replace`` (atomic on POSIX). Lightning's own checkpoint writer stages its
+file in the system temp folder; when that is another file system than the run folder (a local
+/tmp and a network run folder, as on most clusters) its final move is a copy, and a crash part
+way leaves a truncated ``last.ckpt`` (checkpoints: :mod:`maskaae_cli.checkpoint_io`). Files get
+the mode a plain ``open()`` would give them (0666 less the umask), not the 0600 of a temporary file.
+This module imports no torch, so the CLI can use it before deciding to load torch.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-from typing_extensions import override
+from typing import IO, Any
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save(obj, path)`` that either fully replaces ``path`` or leaves it untouched."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write(f)`` on a temporary file beside ``path``, then put it in place atomically."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint plugin with :func:`atomic_torch_save` for writing.
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
-    Loading is unchanged: the Trainer passes ``weights_only`` through (maskaae asks for True).
-    """
 
-    @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        atomic_torch_save(checkpoint, path)
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def strict(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None, so that it is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """Strict JSON (no bare NaN / Infinity: they become null), indented, with a final newline."""
+    return json.dumps(strict(obj), indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as strict JSON, atomically."""
+    atomic_write_text(path, json_text(obj))

@@ -9,21 +9,21 @@ from typing import Any
 
 import torch
 
+from maskaae_cli.divergence import first_non_finite
 from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
-
-FINAL_CHECKPOINT = "model.ckpt"
+from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a run folder (its model.ckpt, else checkpoints/last.ckpt)."""
     p = Path(path)
     if p.is_dir():
-        for candidate in (p / FINAL_CHECKPOINT, p / "checkpoints" / "last.ckpt"):
+        for candidate in (p / FINAL_CHECKPOINT, p / LAST_CHECKPOINT):
             if candidate.is_file():
                 return candidate
         raise UserError(f"no checkpoint in run folder {p}: expected {FINAL_CHECKPOINT} or "
-                        "checkpoints/last.ckpt (did the run finish?)")
+                        f"{LAST_CHECKPOINT} (did the run finish?)")
     if not p.is_file():
         raise UserError(f"checkpoint {p} not found: give a .ckpt file or a run folder")
     return p
@@ -84,4 +84,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UserError(f"{path} does not match this version of maskaae ({type(exc).__name__}): "
                         "retrain, or load it with the maskaae version that wrote it") from exc
+    bad = first_non_finite(model.state_dict().items())
+    if bad is not None:
+        raise UserError(f"{resolve_checkpoint(path)} holds non-finite weights ({bad}): the run diverged; "
+                        "use an earlier checkpoint, or train again with lower learning rates")
     return model.to(device).eval()

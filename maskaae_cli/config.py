@@ -30,7 +30,7 @@ MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
               "mask_cycle_end_fraction", "mask_cycle_c_ratio", "reg_c_init", "reg_c_max", "reg_watershed",
               "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
               "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
-              "ramp_end_fraction", "mask_lr_drop_fraction"),
+              "ramp_end_fraction", "mask_lr_drop_fraction", "mask_freeze_fraction"),
 }
 
 
@@ -148,6 +148,10 @@ class OptimConfig:
     # budget schedule: the mask's rate drops here, after the auto-encoder's (None: with it, at
     # lr_drop_fraction; the reference schedule always drops the two together)
     mask_lr_drop_fraction: float | None = 0.45
+    # budget schedule: at this fraction of the run the mask is snapped to 0 / 1 (alpha >= the active
+    # threshold -> 1, else 0) and no longer trained, and the variance penalty stops: the rest of the
+    # run trains a WAE on the chosen dimensions (None: the mask trains to the end)
+    mask_freeze_fraction: float | None = None
     # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
     # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
     # It does not change training; it removes the spikes of adversarial training from the samples
@@ -177,7 +181,9 @@ class OptimConfig:
                                 lr_drop_factor=self.lr_drop_factor,
                                 mask_lr_drop_step=(None if self.mask_lr_drop_fraction is None
                                                    else round(self.mask_lr_drop_fraction * max_steps)),
-                                mask_start=min(self.mask_start, start), cycle_end=cycle_end)
+                                mask_start=min(self.mask_start, start), cycle_end=cycle_end,
+                                freeze_step=(None if self.mask_freeze_fraction is None
+                                             else round(self.mask_freeze_fraction * max_steps)))
         t = self.period(m)
         return MaskSchedule(
             c_init=c_init,
@@ -207,6 +213,9 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 1_000
     eval_samples: int = 10_000
+    # image runs: the feature space of the evaluations' Frechet distance ("inception" where its
+    # weights are on disk, a TorchScript file, or "none"); vectors are always compared as they are
+    eval_features: str = "inception"
     ckpt_every: int = 5_000
     logger: str = "csv"
     wandb_project: str | None = None  # None: "maskaae"
@@ -247,6 +256,9 @@ class Config:
             target = getattr(self, section)
             fld = {f.name: f for f in dataclasses.fields(target)}
             known = set(fld)
+            if values is not None and not isinstance(values, dict):
+                raise UserError(f"{source}: section {section!r} must be a mapping of field: value, "
+                                f"not a {type(values).__name__}")
             for key, value in (values or {}).items():
                 if key not in known:
                     raise UserError(f"{source}: unknown field {section}.{key}; "
@@ -254,45 +266,28 @@ class Config:
                 setattr(target, key, _coerce(value, fld[key].type, f"{source}: {section}.{key}"))
 
     def validate(self) -> None:
-        """Raise :class:`UserError` for values no run can use."""
+        """Raise :class:`UserError` for the first value no run can use: one line naming the field,
+        the value and what is allowed. Every numeric field is checked here, before a run writes
+        anything."""
         d, m, o, t = self.data, self.model, self.optim, self.train
         if not (d.dataset in DATASETS or d.dataset.startswith(("folder:", "idx:"))):
             raise UserError(f"unknown dataset {d.dataset!r}: use one of {', '.join(DATASETS)}, "
                             "folder:PATH (your images) or idx:PATH (MNIST-format files)")
-        if m.model not in MODELS:
-            raise UserError(f"unknown model {m.model!r}: use 'maae' or 'wae'")
-        checks = [(m.m >= 1, "--m must be at least 1"),
-                  (d.n_true >= 1, "--n-true must be at least 1"),
-                  (o.batch_size >= 2, "--batch-size must be at least 2"),
-                  (o.n_critic >= 1, "optim.n_critic must be at least 1"),
-                  (t.max_steps >= 1, "--max-steps must be at least 1"),
-                  (0.0 < d.val_fraction < 1.0, "data.val_fraction must be in (0, 1)"),
-                  (0.0 <= o.lr_drop_fraction <= 1.0, f"optim.lr_drop_fraction {o.lr_drop_fraction} is out "
-                   "of range: use a fraction of the run in [0, 1]"),
-                  (o.mask_lr_drop_fraction is None or 0.0 <= o.mask_lr_drop_fraction <= 1.0,
-                   f"optim.mask_lr_drop_fraction {o.mask_lr_drop_fraction} is out of range: use a fraction "
-                   "of the run in [0, 1], or null to drop with the auto-encoder's rate"),
-                  (0.0 < o.reg_watershed < 1.0, f"optim.reg_watershed {o.reg_watershed} is out of range: "
-                   "use an alpha in (0, 1); 0.5 is the paper's regulariser"),
-                  (o.mask_cycle_c_ratio >= 0.0, f"optim.mask_cycle_c_ratio {o.mask_cycle_c_ratio} is "
-                   "negative: use 0 (the fixed cycle weight) or a positive multiple of c")]
-        for ok, message in checks:
+        for field_name, value, allowed in (("model.model", m.model, MODELS),
+                                           ("model.arch", m.arch, ARCHS),
+                                           ("model.rec_loss", m.rec_loss, ("auto", "bce", "mse")),
+                                           ("optim.schedule", o.schedule, ("reference", "budget")),
+                                           ("optim.mask_rec_control", o.mask_rec_control,
+                                            ("fixed", "constraint"))):
+            if value not in allowed:
+                raise UserError(f"unknown {_label(field_name)} {value!r}: use one of {', '.join(allowed)}")
+        for field_name, ok, allowed in _range_checks(self):
             if not ok:
-                raise UserError(message)
-        if o.schedule not in ("reference", "budget"):
-            raise UserError(f"unknown optim.schedule {o.schedule!r}: use reference or budget")
-        if o.mask_rec_control not in ("fixed", "constraint"):
-            raise UserError(f"unknown optim.mask_rec_control {o.mask_rec_control!r}: use fixed or constraint")
-        if not 0.0 <= o.ramp_start_fraction <= o.ramp_end_fraction <= 1.0:
-            raise UserError("optim.ramp_start_fraction <= optim.ramp_end_fraction must both lie in [0, 1]")
-        if o.mask_cycle_weight < 0 or not 0.0 <= o.mask_cycle_end_fraction <= 1.0:
-            raise UserError("optim.mask_cycle_weight must be >= 0 and optim.mask_cycle_end_fraction "
-                            "in [0, 1]")
-        if not 0.0 <= o.ema_decay < 1.0:
-            raise UserError(f"--ema-decay {o.ema_decay} is out of range: use 0 (off) or a decay in (0, 1), "
-                            "such as 0.999")
-        if m.rec_loss not in ("auto", "bce", "mse"):
-            raise UserError(f"unknown model.rec_loss {m.rec_loss!r}: use auto, bce or mse")
+                section, key = field_name.split(".")
+                value = getattr(getattr(self, section), key)
+                raise UserError(f"{_label(field_name)} {value!r} is out of range: {allowed}")
+        if not t.out.strip():
+            raise UserError("--out is empty: give a folder for the run")
         self._validate_hardware()
 
     def _validate_hardware(self) -> None:
@@ -310,13 +305,119 @@ class Config:
         if t.strategy not in STRATEGIES:
             raise UserError(f"unsupported --strategy {t.strategy!r}: use auto or ddp (maskaae's "
                             "four optimisers train with DDP; sharded strategies are not supported)")
-        if not (t.devices == "auto" or t.devices.lstrip("-").isdigit()
-                or all(p.strip().isdigit() for p in t.devices.split(","))):
+        if not (t.devices == "auto" or t.devices.isdigit() and int(t.devices) >= 1 or t.devices == "-1"
+                or "," in t.devices and all(p.strip().isdigit() for p in t.devices.split(","))):
             raise UserError(f"bad --devices {t.devices!r}: give a count (2), a list of ids (0,1) or auto")
-        if t.num_nodes < 1:
-            raise UserError("--num-nodes must be at least 1")
         if t.logger not in LOGGERS:
             raise UserError(f"unknown --logger {t.logger!r}: use csv, tensorboard or wandb")
+
+
+ARCHS = ("auto", "mlp", "conv")
+# config fields that `maskaae train` takes as options (--field-name), by section
+CLI_FIELDS = {
+    "data": ("dataset", "n_true", "data_dim", "data_dir", "download", "image_size", "celeba_crop",
+             "num_workers"),
+    "model": ("m", "model", "arch"),
+    "optim": ("batch_size", "ema_decay"),
+    "train": ("max_steps", "seed", "out", "eval_every", "eval_samples", "eval_features", "log_every",
+              "ckpt_every", "accelerator", "threads", "overwrite", "progress", "gpus", "devices",
+              "num_nodes", "strategy", "precision", "logger", "wandb_project", "wandb_entity",
+              "run_name", "tags", "compile"),
+}
+MAX_SEED = 2**32 - 1  # what torch and numpy take as a seed
+
+
+def _label(field_name: str) -> str:
+    """``train.log_every`` -> ``--log-every`` where it is a train option, else the field name."""
+    section, key = field_name.split(".")
+    if key in CLI_FIELDS.get(section, ()):
+        return f"--{key.replace('_', '-')}"
+    return field_name
+
+
+def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
+    """(field, within range, what is allowed) for every numeric field."""
+    d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
+
+    def at_least(value: float | None, low: float, optional: bool = False) -> bool:
+        return (optional and value is None) or (value is not None and value >= low)
+
+    def fraction(value: float | None, optional: bool = False) -> bool:
+        return (optional and value is None) or (value is not None and 0.0 <= value <= 1.0)
+
+    whole = "use a whole number of at least"
+    frac = "use a fraction of the run in [0, 1]"
+    return [
+        ("data.num_workers", at_least(d.num_workers, 0, True), f"{whole} 0 (0: load in the main process)"),
+        ("data.val_fraction", 0.0 < d.val_fraction < 1.0, "use a fraction in (0, 1)"),
+        ("data.split_seed", 0 <= d.split_seed <= MAX_SEED, f"use a seed in [0, {MAX_SEED}]"),
+        ("data.image_size", at_least(d.image_size, 4, True), f"{whole} 4 (the conv nets take 32 or 64)"),
+        ("data.celeba_crop", d.celeba_crop >= 1, f"{whole} 1"),
+        ("data.n_true", d.n_true >= 1, f"{whole} 1"),
+        ("data.data_dim", d.data_dim >= 1, f"{whole} 1"),
+        ("data.data_hidden", d.data_hidden >= 1, f"{whole} 1"),
+        ("data.data_seed", 0 <= d.data_seed <= MAX_SEED, f"use a seed in [0, {MAX_SEED}]"),
+        ("data.n_train", d.n_train >= 1, f"{whole} 1"),
+        ("data.n_val", d.n_val >= 2, f"{whole} 2"),
+        ("data.n_test", d.n_test >= 2, f"{whole} 2"),
+        ("model.m", m.m >= 1, f"{whole} 1"),
+        ("model.hidden", m.hidden >= 1, f"{whole} 1"),
+        ("model.depth", m.depth >= 0, f"{whole} 0"),
+        ("model.critic_hidden", m.critic_hidden >= 1, f"{whole} 1"),
+        ("model.critic_depth", m.critic_depth >= 0, f"{whole} 0"),
+        ("model.conv_channels", m.conv_channels >= 1, f"{whole} 1"),
+        ("model.beta_init_min", m.beta_init_min >= 0, "use a value >= 0"),
+        ("model.beta_init_max", m.beta_init_max > 0 and m.beta_init_max >= m.beta_init_min,
+         "use a value > 0 and >= model.beta_init_min"),
+        ("model.active_threshold", 0.0 < m.active_threshold < 1.0, "use an alpha in (0, 1)"),
+        ("optim.batch_size", o.batch_size >= 2, f"{whole} 2"),
+        ("optim.lr_ae", o.lr_ae > 0, "use a learning rate > 0"),
+        ("optim.lr_critic", o.lr_critic > 0, "use a learning rate > 0"),
+        ("optim.lr_gen", o.lr_gen > 0, "use a learning rate > 0"),
+        ("optim.lr_mask", o.lr_mask >= 0, "use a learning rate >= 0 (0: a frozen mask)"),
+        ("optim.n_critic", o.n_critic >= 1, f"{whole} 1"),
+        ("optim.gp_weight", o.gp_weight >= 0, "use a weight >= 0"),
+        ("optim.var_weight", o.var_weight >= 0, "use a weight >= 0"),
+        ("optim.var_sharpness", o.var_sharpness >= 0, "use a value >= 0"),
+        ("optim.mask_rec_weight", o.mask_rec_weight >= 0, "use a weight >= 0"),
+        ("optim.mask_cycle_weight", o.mask_cycle_weight >= 0, "use a weight >= 0 (0: off)"),
+        ("optim.mask_cycle_end_fraction", fraction(o.mask_cycle_end_fraction), frac),
+        ("optim.mask_cycle_c_ratio", o.mask_cycle_c_ratio >= 0,
+         "use 0 (the fixed cycle weight) or a positive multiple of c"),
+        ("optim.reg_c_init", at_least(o.reg_c_init, 0, True), "use a weight >= 0, or null for 2 / m"),
+        ("optim.reg_c_max", o.reg_c_max >= 0, "use a weight >= 0"),
+        ("optim.reg_watershed", 0.0 < o.reg_watershed < 1.0,
+         "use an alpha in (0, 1); 0.5 is the paper's regulariser"),
+        ("optim.schedule_period", at_least(o.schedule_period, 1, True),
+         f"{whole} 1, or null for the reference rule"),
+        ("optim.reg_double_periods", o.reg_double_periods > 0, "use a number of periods > 0"),
+        ("optim.lr_drop_periods", o.lr_drop_periods >= 0, "use a number of periods >= 0"),
+        ("optim.lr_drop_factor", o.lr_drop_factor > 0, "use a factor > 0 (the rates are divided by it)"),
+        ("optim.mask_start", o.mask_start >= 0, f"{whole} 0"),
+        ("optim.mask_rec_tolerance", o.mask_rec_tolerance >= 0, "use a value >= 0"),
+        ("optim.mask_rec_rate", o.mask_rec_rate >= 0, "use a value >= 0"),
+        ("optim.mask_rec_ema", 0.0 <= o.mask_rec_ema < 1.0, "use a decay in [0, 1)"),
+        ("optim.mask_rec_weight_min", o.mask_rec_weight_min > 0, "use a weight > 0"),
+        ("optim.ramp_start_fraction", fraction(o.ramp_start_fraction), frac),
+        ("optim.ramp_end_fraction",
+         fraction(o.ramp_end_fraction) and o.ramp_end_fraction >= o.ramp_start_fraction,
+         f"{frac}, at least optim.ramp_start_fraction"),
+        ("optim.lr_drop_fraction", fraction(o.lr_drop_fraction), frac),
+        ("optim.mask_lr_drop_fraction", fraction(o.mask_lr_drop_fraction, True),
+         f"{frac}, or null to drop with the auto-encoder's rate"),
+        ("optim.mask_freeze_fraction", fraction(o.mask_freeze_fraction, True),
+         f"{frac}, or null for a mask that trains to the end"),
+        ("optim.ema_decay", 0.0 <= o.ema_decay < 1.0, "use 0 (off) or a decay in (0, 1), such as 0.999"),
+        ("train.max_steps", t.max_steps >= 1, f"{whole} 1"),
+        ("train.seed", 0 <= t.seed <= MAX_SEED, f"use a seed in [0, {MAX_SEED}]"),
+        ("train.log_every", t.log_every >= 1, f"{whole} 1"),
+        ("train.eval_every", t.eval_every >= 1, f"{whole} 1"),
+        ("train.eval_samples", t.eval_samples >= 2, f"{whole} 2 (a Frechet distance needs 2)"),
+        ("train.ckpt_every", t.ckpt_every >= 1, f"{whole} 1"),
+        ("train.gpus", at_least(t.gpus, 1, True), f"{whole} 1"),
+        ("train.num_nodes", t.num_nodes >= 1, f"{whole} 1"),
+        ("train.threads", at_least(t.threads, 1, True), f"{whole} 1, or leave it to torch"),
+    ]
 
 
 SECTIONS = ("data", "model", "optim", "train")
@@ -337,20 +438,31 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
                 raise ValueError
             return value
         if base == "int":
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(float(value)) if isinstance(value, str) else int(value)
         if base == "float":
-            return float(value)
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number):
+                raise UserError(f"{where} must be a finite number, got {value!r}")
+            return number
         if base == "str":
             return str(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{where} must be {base}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(base, base)
+        raise UserError(f"{where} must be {kind}, got {value!r}") from None
     return value
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a YAML recipe; raise :class:`UserError` with the fix when it cannot be used."""
+def load_recipe(path: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a YAML recipe (a file, or the name of a bundled preset), following its ``base:``.
+
+    A recipe may name a base recipe (``base: mnist-cpu``) and override some of its fields; the
+    result is the base's fields updated by the recipe's, section by section. Raises
+    :class:`UserError` with the fix when the recipe cannot be used.
+    """
     p = Path(path)
     if not p.is_file():
         bundled = RECIPES_DIR / p.name
@@ -360,11 +472,36 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         names = ", ".join(sorted(r.stem for r in RECIPES_DIR.glob("*.yaml")))
         raise UserError(f"recipe {str(path)!r} not found: give a YAML file path or one of: {names}")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise UserError(f"recipe {p} is not UTF-8 text: save it as UTF-8 YAML") from exc
+    except OSError as exc:
+        raise UserError(f"cannot read recipe {p} ({exc.strerror or exc}): check its permissions") from exc
     except yaml.YAMLError as exc:
         raise UserError(f"recipe {p} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: expected a mapping of sections, got {type(raw).__name__}")
+    base = raw.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise UserError(f"{p}: base must name one recipe, got {base!r}")
+        if str(p.resolve()) in _chain:
+            raise UserError(f"{p}: its base recipes name each other in a circle; fix the base: lines")
+        here = p.parent / base if (p.parent / base).is_file() else base
+        raw = merge_recipes(load_recipe(here, (*_chain, str(p.resolve()))), raw, str(p))
     Config().update(raw, source=str(p))  # validate keys early
     return raw
+
+
+def merge_recipes(base: dict[str, Any], over: dict[str, Any], source: str) -> dict[str, Any]:
+    """``base`` with the fields of ``over`` replacing its own, section by section."""
+    merged = {section: dict(values or {}) for section, values in base.items()}
+    for section, values in over.items():
+        if values is not None and not isinstance(values, dict):
+            raise UserError(f"{source}: section {section!r} must be a mapping of field: value, "
+                            f"not a {type(values).__name__}")
+        merged.setdefault(section, {}).update(values or {})
+    return merged
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"

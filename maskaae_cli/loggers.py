@@ -8,6 +8,7 @@ whose id is kept in ``logger.json`` so that ``--resume`` continues the same W&B 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import secrets
@@ -22,10 +23,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 
+from maskaae_cli.atomic_io import atomic_write_text, write_json
 from maskaae_cli.config import Config
 from maskaae_cli.model import MaskAAE
-
-LOGGER_RECORD = "logger.json"
+from maskaae_cli.run_files import LOGGER_RECORD, TENSORBOARD_DIR
 
 
 class _KeepingWriter(ExperimentWriter):
@@ -48,12 +49,11 @@ class _KeepingWriter(ExperimentWriter):
             header, rows = list(reader.fieldnames or []), list(reader)
         if self.resume_step is not None:
             rows = [r for r in rows if not r.get("step") or int(r["step"]) < self.resume_step]
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
         self.metrics_keys = sorted(header)
 
 
@@ -107,7 +107,7 @@ def build_loggers(cfg: Config, run_dir: Path, resume_step: int | None = None,
     tags = [tag.strip() for tag in t.tags.split(",") if tag.strip()]
     name = t.run_name or run_dir.resolve().name
     if t.logger == "tensorboard":
-        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False,
+        loggers.append(TensorBoardLogger(run_dir, name=TENSORBOARD_DIR, version="", default_hp_metric=False,
                                          purge_step=resume_step))
     elif t.logger == "wandb":
         loggers.append(WandbLogger(project=t.wandb_project or "maskaae", entity=t.wandb_entity, name=name,
@@ -127,8 +127,6 @@ def read_logger_record(run_dir: Path) -> dict[str, Any]:
 
 def write_logger_record(run_dir: Path, cfg: Config, wandb_id: str | None) -> None:
     """logger.json: which logger the run uses and, for W&B, the run id that --resume continues."""
-    from maskaae_cli.run_dir import write_json  # noqa: PLC0415
-
     record: dict[str, Any] = {"logger": cfg.train.logger}
     if wandb_id:
         record |= {"wandb_id": wandb_id, "wandb_project": cfg.train.wandb_project or "maskaae",

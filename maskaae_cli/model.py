@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from maskaae_cli import losses
 from maskaae_cli.config import Config
+from maskaae_cli.divergence import TrainingDiverged, first_non_finite
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
@@ -51,6 +52,7 @@ class MaskAAE(L.LightningModule):
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
         self.step_count = 0  # training iterations behind these weights (set by checkpoint.load_model)
+        self.last_losses: dict[str, torch.Tensor] = {}
 
     # ----------------------------------------------------------------- inference
     @property
@@ -164,7 +166,8 @@ class MaskAAE(L.LightningModule):
         factor = self.schedule.lr_factor(step)
         o = self.cfg.optim
         opts = self.optimizers()
-        warm = step >= self.schedule.mask_start  # the mask's rate is zero before (warm-up)
+        # the mask's rate is zero before its warm-up ends and once it is frozen
+        warm = self.schedule.mask_start <= step and not self.schedule.frozen(step)
         mask_lr = o.lr_mask * self.schedule.mask_lr_factor(step) if warm else 0.0
         targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
         for opt, lr in targets:
@@ -204,15 +207,19 @@ class MaskAAE(L.LightningModule):
             self.manual_backward(loss)
             opt.step()
 
-    def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Step 1: reconstruction + variance penalty on (nearly) masked-out codes; E and D."""
+    def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor,
+                         frozen: bool = False) -> dict[str, torch.Tensor]:
+        """Step 1: reconstruction + variance penalty on (nearly) masked-out codes; E and D.
+
+        Once the mask is ``frozen`` at exact 0 / 1 a closed coordinate cannot leak, so the penalty stops.
+        """
         o = self.cfg.optim
         self._train_only(self.encoder, self.decoder)
         z = self.encoder(x)
         rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
         out = {"loss/rec": rec.detach()}
         loss = rec
-        if self.uses_mask:
+        if self.uses_mask and not frozen:
             var = losses.variance_penalty(z, alpha, o.var_sharpness)
             loss = rec + o.var_weight * var
             out["loss/var"] = var.detach()
@@ -258,8 +265,26 @@ class MaskAAE(L.LightningModule):
             terms["cycle"] = weight * raw["cycle"]
         return terms, raw
 
+    @torch.no_grad()
+    def freeze_mask(self) -> None:
+        """Snap the mask (and its moving average) to exact 0 / 1: alpha >= the threshold opens fully."""
+        big = 40.0  # 1 - exp(-40) is 1.0 in float32
+        for mask in (self.mask, *([self.ema.module["mask"]] if self.ema is not None
+                                  and "mask" in self.ema.module else [])):
+            mask.beta.copy_(torch.where(self.mask.active_mask(), big, 0.0))
+
     def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Step 4: reconstruction + adversarial gap + polarisation (+ cycle); beta only, then beta >= 0."""
+        """Step 4: reconstruction + adversarial gap + polarisation (+ cycle); beta only, then beta >= 0.
+
+        Once the mask is frozen the step computes nothing and changes nothing (it still counts, so
+        Lightning's step counter keeps ``opt_steps_per_iter`` steps per iteration)."""
+        if self.schedule.frozen(step):
+            opt.zero_grad(set_to_none=True)
+            if self._trainer is not None and self._direct_step:
+                direct_optimizer_step(opt)
+            elif self._trainer is not None:
+                opt.step()
+            return {}
         self._train_only(self.mask)
         terms, raw = self.mask_loss_terms(x, step)
         loss = sum(terms.values())
@@ -273,15 +298,27 @@ class MaskAAE(L.LightningModule):
         return out
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        o = self.cfg.optim
         step = self.iteration
+        try:
+            self._training_iteration(batch, step)
+        except RuntimeError as exc:  # e.g. the cross-entropy refusing a NaN decoder output
+            bad = first_non_finite(self.named_parameters())
+            if bad is None:
+                raise
+            raise TrainingDiverged(step + 1, f"the parameter {bad}") from exc
+
+    def _training_iteration(self, batch: torch.Tensor, step: int) -> None:
+        o = self.cfg.optim
         self._set_learning_rates(step)
         opt_ae, opt_h, opt_g, *opt_mask = self.optimizers()
         chunks = batch.split(o.batch_size)
         x = chunks[0]
+        frozen = self.uses_mask and self.schedule.frozen(step)
+        if frozen and step == self.schedule.freeze_step:
+            self.freeze_mask()
         alpha = self.mask.alpha.detach()
 
-        logs = self.autoencoder_step(opt_ae, x, alpha)
+        logs = self.autoencoder_step(opt_ae, x, alpha, frozen)
         for xc in chunks[1 : 1 + o.n_critic]:
             loss_h = self.critic_step(opt_h, xc, alpha)
         logs["loss/critic"] = loss_h
@@ -290,6 +327,7 @@ class MaskAAE(L.LightningModule):
             logs |= self.mask_step(opt_mask[0], x, step)
         self._train_only(self.encoder, self.decoder, self.critic, self.mask)
         self.update_ema()
+        self.last_losses = logs  # read by the divergence check (maskaae_cli/divergence.py)
 
         if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
             active = float(self.mask.active_dims())

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from maskaae_cli.checkpoint import FINAL_CHECKPOINT, load_checkpoint_dict, saved_config
+from maskaae_cli.atomic_io import write_json
+from maskaae_cli.checkpoint import load_checkpoint_dict, saved_config
 from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
-from maskaae_cli.run_dir import write_json
-
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD, SUMMARY
+from maskaae_cli.run_lock import check_unlocked
 
 # train options a resumed run may change; everything else is the checkpoint's
 RESUMABLE = ("max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "gpus",
@@ -58,11 +58,12 @@ def find_resume_point(source: str | Path) -> ResumePoint:
         run_dir = p
     elif p.is_file():
         checkpoint, ckpt = p, load_checkpoint_dict(p)
-        run_dir = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        run_dir = p.parent.parent if p.parent.name == CHECKPOINT_DIR else p.parent
     else:
         raise UserError(f"--resume {p}: no such run folder or checkpoint file")
     if "optimizer_states" not in ckpt or "loops" not in ckpt:
         raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
+    check_unlocked(run_dir)
     return ResumePoint(run_dir, checkpoint, _iterations(ckpt), saved_config(ckpt))
 
 
@@ -104,14 +105,14 @@ def prepare_resumed_run_dir(point: ResumePoint) -> None:
     (model.ckpt itself stays until then: it may be the checkpoint every rank resumes from).
     """
     run_dir = point.run_dir
-    for name in (FINAL_CHECKPOINT, "summary.json"):
+    for name in (FINAL_CHECKPOINT, SUMMARY):
         old = run_dir / name
         if old.is_file():
             kept = old.with_name(f"{old.stem}.iter{point.iteration}{old.suffix}")
             if kept.exists():
                 raise UserError(f"{kept} already exists: move it away before resuming {run_dir}")
             shutil.copy2(old, kept)
-    record_path = run_dir / "run.json"
+    record_path = run_dir / RUN_RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     record.setdefault("resumed", []).append({
         "checkpoint": str(point.checkpoint), "iteration": point.iteration, "command": sys.argv,

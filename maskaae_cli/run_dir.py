@@ -1,33 +1,146 @@
-"""The run folder: guarded against overwrites, with everything needed to reproduce the run."""
+"""The run folder: checked before anything is written, replaced only when it is a run folder, locked
+while a run trains in it, and holding everything needed to reproduce the run.
+
+``--overwrite`` never deletes first: the old run is moved aside (``.NAME.replaced-PID`` beside it),
+the new one is built in its place, and the old one is deleted only once the new run has trained
+its first iteration; a run that fails before then puts the old folder back as it was.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from maskaae_cli.atomic_io import atomic_write_text, write_json
 from maskaae_cli.errors import UserError
+from maskaae_cli.run_files import CONFIG, RUN_RECORD, foreign_entries
+from maskaae_cli.run_lock import RunLock, check_unlocked
+
+__all__ = ["PreparedRunDir", "check_out_dir", "prepare_run_dir", "write_json", "write_run_record"]
 
 
-def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
-    """Create the run folder; refuse to touch an existing non-empty one unless ``overwrite``."""
+def check_writable(path: Path, option: str = "--out") -> None:
+    """Raise :class:`UserError` unless ``path`` is, or can be made as, a folder we may write in."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file, not a folder: choose another {option}")
+    parent = path
+    while not parent.exists():  # the nearest existing ancestor must be a writable folder
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, so no folder can be made there: "
+                        f"choose another {option}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: no permission to write in {parent}: choose another {option}")
+
+
+def _protected(path: Path) -> str | None:
+    """Why ``path`` may never be replaced whatever it holds (the current folder, home, ...), or None."""
+    resolved = path.resolve()
+    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        return "it is the current folder or holds it"
+    if resolved == home or resolved in home.parents:
+        return "it is your home folder or holds it"
+    if resolved.parent == resolved:
+        return "it is the root of the file system"
+    return None
+
+
+def check_out_dir(path: str | Path, overwrite: bool) -> None:
+    """Everything that can be said about ``--out`` before a run writes anything.
+
+    An empty or missing folder is used as it is. A non-empty one needs ``overwrite``, and then it
+    must be a maskaae run folder (``run.json``, and nothing but the files a run writes) that no live
+    run holds; the current folder, the home folder and their ancestors are never replaced.
+    """
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"--out {p} is a file, not a folder: choose another --out")
+    check_writable(p)
+    if not p.is_dir() or not any(p.iterdir()):
+        return
+    if not overwrite:
+        raise UserError(f"run folder {p} already exists and is not empty: choose another --out, pass "
+                        "--overwrite to replace it, or --resume it")
+    why = _protected(p)
+    if why is None and not (p / RUN_RECORD).is_file():
+        why = f"it is not a maskaae run folder (no {RUN_RECORD})"
+    if why is None and (foreign := foreign_entries(p)):
+        listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        why = f"it holds files that no maskaae run writes ({listed})"
+    if why:
+        raise UserError(f"--overwrite refused for {p}: {why}; --overwrite replaces only a maskaae run "
+                        "folder: choose another --out")
+    check_unlocked(p)
+
+
+@dataclass
+class PreparedRunDir:
+    """A run folder made ready for training: locked, the run it replaces (if any) moved aside."""
+
+    path: Path
+    lock: RunLock
+    replaced: Path | None = None  # the old run, until the new one has trained an iteration
+    _old_lock: RunLock | None = field(default=None, repr=False)
+
+    def commit(self) -> None:
+        """The new run trains: delete the old one for good."""
+        if self.replaced is not None:
+            if self._old_lock is not None:
+                self._old_lock.release()
+            shutil.rmtree(self.replaced, ignore_errors=True)
+            self.replaced = None
+
+    def rollback(self) -> None:
+        """The new run failed before training: remove what it wrote and put the old folder back."""
+        self.lock.release()
+        if self.replaced is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.rename(self.replaced, self.path)
+        if self._old_lock is not None:
+            self._old_lock.move(self.path)
+            self._old_lock.release()
+        self.replaced = None
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def prepare_run_dir(path: str | Path, overwrite: bool) -> PreparedRunDir:
+    """Check ``path`` (:func:`check_out_dir`), then make it and lock it; an old run is moved aside."""
+    p = Path(path)
+    check_out_dir(p, overwrite)
+    replaced, old_lock = None, None
     if p.is_dir() and any(p.iterdir()):
-        if not overwrite:
-            raise UserError(f"run folder {p} already exists and is not empty: choose another "
-                            "--out, pass --overwrite to replace it, or --resume it")
-        shutil.rmtree(p)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+        old_lock = RunLock(p).acquire()
+        replaced = p.with_name(f".{p.name}.replaced-{os.getpid()}")
+        try:
+            os.rename(p, replaced)
+        except OSError as exc:
+            old_lock.release()
+            raise UserError(f"cannot move the old run {p} aside ({exc.strerror or exc}): check the "
+                            "folder's permissions") from exc
+        old_lock.move(replaced)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(p).acquire()
+    except BaseException:
+        if replaced is not None:
+            shutil.rmtree(p, ignore_errors=True)
+            os.rename(replaced, p)
+            assert old_lock is not None
+            old_lock.move(p)
+            old_lock.release()
+        raise
+    return PreparedRunDir(p, lock, replaced, old_lock)
 
 
 def git_state() -> dict[str, Any]:
@@ -49,26 +162,19 @@ def git_state() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    import lightning  # noqa: PLC0415
-    import torch  # noqa: PLC0415
+    import lightning
+    import torch
 
-    from maskaae_cli import __version__  # noqa: PLC0415
+    from maskaae_cli import __version__
 
     return {"maskaae": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "platform": platform.platform()}
 
 
-def write_run_record(run_dir: Path, config: dict[str, Any]) -> None:
-    """config.yaml (the resolved config) and run.json (seed, versions, git state, command)."""
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+def write_run_record(run_dir: Path, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """config.yaml (the resolved config) and run.json (seed, versions, git state, command, ``extra``)."""
+    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
     record = {"seed": config["train"]["seed"], "command": sys.argv,
               "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "versions": versions(), "git": git_state()}
-    write_json(run_dir / "run.json", record)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (a crash never leaves a half-written file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+              "versions": versions(), "git": git_state(), **(extra or {})}
+    write_json(run_dir / RUN_RECORD, record)

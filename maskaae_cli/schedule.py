@@ -31,6 +31,11 @@ class MaskSchedule:
     mask_start: int = 0
     cycle_end: int = 0  # the mask loss's latent cycle term acts before this iteration
     mask_lr_drop_step: int | None = None  # None: the mask's rate drops with the auto-encoder's
+    freeze_step: int | None = None  # from this iteration the mask is fixed at 0 / 1 (None: never)
+
+    def frozen(self, step: int) -> bool:
+        """Whether the mask is frozen (snapped to 0 / 1, no longer trained) at ``step``."""
+        return self.freeze_step is not None and step >= self.freeze_step
 
     def reg_weight(self, step: int) -> float:
         ramp = max(0, step - self.ramp_start)

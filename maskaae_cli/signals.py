@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from maskaae_cli.divergence import DivergenceGuard
 from maskaae_cli.model import MaskAAE
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -47,8 +48,9 @@ class TrainingInterrupted(Exception):  # noqa: N818  (a normal way for a run to 
 class GracefulStop(L.Callback):
     """Turns SIGINT / SIGTERM during training into a checkpoint and :class:`TrainingInterrupted`."""
 
-    def __init__(self, checkpoint: Path) -> None:
+    def __init__(self, checkpoint: Path, guard: DivergenceGuard | None = None) -> None:
         self.checkpoint = checkpoint
+        self.guard = guard  # checked before the checkpoint, so a diverged state is never saved
         self.signum = 0
         self.stopped: TrainingInterrupted | None = None
 
@@ -74,6 +76,8 @@ class GracefulStop(L.Callback):
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             signum = int(flag)
         if signum:
+            if self.guard is not None:
+                self.guard.check(trainer, module, module.iteration)
             trainer.save_checkpoint(self.checkpoint, weights_only=False)
             self.stopped = TrainingInterrupted(signum, module.iteration, self.checkpoint,
                                                trainer.is_global_zero)

@@ -14,13 +14,14 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
-from maskaae_cli.atomic_io import AtomicCheckpointIO
 from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
-from maskaae_cli.checkpoint import FINAL_CHECKPOINT
+from maskaae_cli.checkpoint_io import AtomicCheckpointIO
 from maskaae_cli.config import Config
 from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.distributed import RankAgreement, hardware_kwargs
+from maskaae_cli.divergence import DivergenceGuard
 from maskaae_cli.errors import UserError
 from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.loggers import (
@@ -30,13 +31,19 @@ from maskaae_cli.loggers import (
     read_logger_record,
     write_logger_record,
 )
+from maskaae_cli.metrics.features import FeatureSpace, eval_feature_space
+from maskaae_cli.metrics.fid import compare, compute_real, summarise
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.progress import TrainingProgress
-from maskaae_cli.resume import LAST_CHECKPOINT, ResumePoint, prepare_resumed_run_dir
-from maskaae_cli.run_dir import prepare_run_dir, write_json, write_run_record
-from maskaae_cli.sampling import generate
+from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
+from maskaae_cli.run_dir import PreparedRunDir, check_out_dir, prepare_run_dir, write_json, write_run_record
+from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, SUMMARY
+from maskaae_cli.run_lock import RunLock
+from maskaae_cli.sampling import generate, sample_batches
 from maskaae_cli.signals import GracefulStop
+
+FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
 
 
 def _quiet_lightning() -> None:
@@ -71,14 +78,22 @@ def build_model(cfg: Config, dm: MaskAAEDataModule) -> MaskAAE:
     return model
 
 
-def build_callbacks(cfg: Config, dm: MaskAAEDataModule, run_dir: Path) -> list[L.Callback]:
-    """The run's own callbacks: mask history, dashboards, graceful stop, rank agreement, evaluation."""
+def build_callbacks(cfg: Config, dm: MaskAAEDataModule, run_dir: Path,
+                    space: FeatureSpace | None = None) -> list[L.Callback]:
+    """The run's own callbacks: mask history, dashboards, graceful stop, rank agreement, evaluation.
+
+    ``space``: the feature space of an image run's Frechet distance (None: images get none).
+    """
     t = cfg.train
     history = MaskHistory(run_dir, every=max(1, min(t.log_every, t.max_steps // 200 or 1)))
-    callbacks: list[L.Callback] = [history, DashboardLogging(t.log_every, t.eval_every, history),
-                                   GracefulStop(run_dir / LAST_CHECKPOINT), RankAgreement()]
+    guard = DivergenceGuard(t.log_every, t.eval_every, t.ckpt_every, t.max_steps)
+    # the guard first: nothing below (nor Lightning's checkpointing, always last) sees a diverged state
+    callbacks: list[L.Callback] = [guard, history, DashboardLogging(t.log_every, t.eval_every, history),
+                                   GracefulStop(run_dir / LAST_CHECKPOINT, guard), RankAgreement()]
     if not dm.is_image:
         callbacks.append(FrechetEvaluation(dm.val_data, min(t.eval_samples, len(dm.val_data))))
+    elif space is not None:
+        callbacks.append(FrechetEvaluation(dm.val_data, t.eval_samples, space))
     return callbacks
 
 
@@ -87,7 +102,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
     """The Trainer; touches no file, so that every rank can build one before rank 0 makes the folder."""
     t = cfg.train
     k = model.opt_steps_per_iter
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", every_n_train_steps=t.ckpt_every * k,
+    ckpt = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, every_n_train_steps=t.ckpt_every * k,
                            save_last=True, save_top_k=0)
     if t.progress:
         callbacks = [*callbacks, TrainingProgress(t.log_every)]
@@ -112,51 +127,134 @@ def train(cfg: Config, resume: ResumePoint | None = None,
 
     Under DDP every process runs this; only global rank 0 writes the run folder (the
     loggers and checkpoints are rank-0 only too) and returns the summary, the others None.
-    A SIGINT / SIGTERM raises :class:`maskaae_cli.signals.TrainingInterrupted` after saving
-    ``checkpoints/last.ckpt`` (no model.ckpt or summary.json: the run is not finished).
+    Everything that can be checked is checked before the folder is touched (the config, --out,
+    the data, the feature space, W&B credentials, the hardware). A SIGINT / SIGTERM raises
+    :class:`maskaae_cli.signals.TrainingInterrupted` after saving ``checkpoints/last.ckpt``, a
+    non-finite value :class:`maskaae_cli.divergence.TrainingDiverged` (neither writes model.ckpt
+    or summary.json: the run is not finished).
     """
     cfg.validate()
     _quiet_lightning()
     t = cfg.train
+    run_dir = Path(t.out)
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the process that will write the folder (DDP: rank 0)
+        if resume is None:
+            check_out_dir(run_dir, t.overwrite)
+        if t.logger == "wandb":
+            check_wandb_credentials()
     if t.threads:
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
-    run_dir = Path(t.out)
+    space = None
+    if dm.is_image:  # a bad --eval-features file is an error before anything is written
+        space, notice = eval_feature_space(t.eval_features)
+        if notice:
+            rank_zero_info(notice)
     wandb_id = read_logger_record(run_dir).get("wandb_id") if resume else None
     if t.logger == "wandb" and wandb_id is None:
         wandb_id = new_wandb_id()
 
-    callbacks = [*build_callbacks(cfg, dm, run_dir), *extra_callbacks]
+    callbacks = [*build_callbacks(cfg, dm, run_dir, space), *extra_callbacks]
     agreement = next(c for c in callbacks if isinstance(c, RankAgreement))
     loggers = build_loggers(cfg, run_dir, resume.iteration if resume else None, wandb_id)
     trainer = make_trainer(cfg, model, run_dir, callbacks, loggers)
-    if trainer.is_global_zero:
-        if resume is None:
-            prepare_run_dir(run_dir, t.overwrite)
-            write_run_record(run_dir, cfg.to_dict())
-        else:
-            prepare_resumed_run_dir(resume)
-        write_logger_record(run_dir, cfg, wandb_id)
+    check_precision(trainer, t.precision)
+    folder = _take_folder(trainer, cfg, resume, wandb_id)
+    if folder is not None:
+        trainer.callbacks.append(_Commit(folder))
 
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=dm, ckpt_path=resume.checkpoint if resume else None,
                     weights_only=True)
+        wall = time.perf_counter() - start
+        trainer.save_checkpoint(run_dir / FINAL_CHECKPOINT, weights_only=False)  # the full state
+        if not trainer.is_global_zero:
+            return None
+        extra = {"devices": trainer.world_size,
+                 "global_batch_size": cfg.optim.batch_size * trainer.world_size, "precision": t.precision}
+        if trainer.world_size > 1:
+            extra["ranks_max_abs_parameter_difference"] = agreement.max_abs_diff
+        if resume is not None:
+            extra["resumed_from_iteration"] = resume.iteration
+        first = resume.iteration if resume else 0
+        return write_summary(cfg, model, dm, run_dir, wall, extra, first_iteration=first, space=space)
+    except BaseException:
+        if folder is not None and folder.replaced is not None:  # failed before its first iteration
+            folder.rollback()
+        raise
     finally:
         _finish_wandb(trainer)
-    wall = time.perf_counter() - start
-    trainer.save_checkpoint(run_dir / FINAL_CHECKPOINT, weights_only=False)  # the full state
+        if folder is not None:
+            folder.release()
+
+
+def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
+                 wandb_id: str | None) -> PreparedRunDir | None:
+    """Rank 0: make (or reopen) and lock the run folder and write the run's record; others: None."""
     if not trainer.is_global_zero:
         return None
-    extra = {"devices": trainer.world_size, "global_batch_size": cfg.optim.batch_size * trainer.world_size,
-             "precision": t.precision}
-    if trainer.world_size > 1:
-        extra["ranks_max_abs_parameter_difference"] = agreement.max_abs_diff
-    if resume is not None:
-        extra["resumed_from_iteration"] = resume.iteration
-    first = resume.iteration if resume else 0
-    return write_summary(cfg, model, dm, run_dir, wall, extra, first_iteration=first)
+    run_dir = Path(cfg.train.out)
+    if resume is None:
+        folder = prepare_run_dir(run_dir, cfg.train.overwrite)
+    else:
+        folder = PreparedRunDir(run_dir, RunLock(run_dir).acquire())
+    try:
+        if resume is None:
+            write_run_record(run_dir, cfg.to_dict())
+        else:
+            prepare_resumed_run_dir(resume)
+        write_logger_record(run_dir, cfg, wandb_id)
+    except BaseException:
+        folder.rollback()
+        raise
+    return folder
+
+
+class _Commit(L.Callback):
+    """Once the new run has trained its first iteration, the run it replaces is deleted."""
+
+    def __init__(self, folder: PreparedRunDir) -> None:
+        self.folder = folder
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.folder.replaced is not None:
+            self.folder.commit()
+
+
+def check_precision(trainer: L.Trainer, asked: str) -> None:
+    """Refuse a precision Lightning would quietly replace (16-mixed on a CPU becomes bf16-mixed)."""
+    used = getattr(trainer.precision_plugin, "precision", asked)
+    if str(used) != asked:
+        device = type(trainer.accelerator).__name__.replace("Accelerator", "").upper() or "this device"
+        raise UserError(f"--precision {asked} is not available on {device} (it would train in {used}): "
+                        f"pass --precision {used} or 32")
+
+
+def check_wandb_credentials() -> None:
+    """--logger wandb needs an API key unless W&B runs offline: say so before anything is written.
+
+    Looks where W&B itself looks first: WANDB_API_KEY, then the .netrc entry of the W&B host
+    (WANDB_BASE_URL's, default api.wandb.ai; the file is $NETRC or ~/.netrc).
+    """
+    import netrc
+    import os
+    from urllib.parse import urlparse
+
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
+        return
+    if os.environ.get("WANDB_API_KEY"):
+        return
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
+    try:
+        if netrc.netrc(os.environ.get("NETRC") or None).authenticators(host):
+            return
+    except (OSError, netrc.NetrcParseError):
+        pass
+    raise UserError(f"--logger wandb: no W&B credentials for {host}: run 'wandb login' (or set "
+                    "WANDB_API_KEY), or set WANDB_MODE=offline to log locally and 'wandb sync' later")
 
 
 def _finish_wandb(trainer: L.Trainer) -> None:
@@ -169,8 +267,12 @@ def _finish_wandb(trainer: L.Trainer) -> None:
 @torch.no_grad()
 def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: Path,
                   wall: float, extra: dict[str, Any] | None = None,
-                  first_iteration: int = 0) -> dict[str, Any]:
-    """summary.json: the mask, the final metric and the bookkeeping a script needs."""
+                  first_iteration: int = 0, space: FeatureSpace | None = None) -> dict[str, Any]:
+    """summary.json: the mask, the final metric and the bookkeeping a script needs.
+
+    The Frechet distance is against the test split, from the same draws as ``maskaae fid RUN
+    --seed SEED -n EVAL_SAMPLES`` (images: in ``space``, with ``--features`` naming it).
+    """
     model.eval()
     alpha = model.mask.alpha.detach().cpu()
     trained = model.iteration - first_iteration  # this process's share (a resumed run's last leg)
@@ -191,9 +293,16 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
             raw = generate(model, len(fake), seed=cfg.train.seed, device=model.device, averaged=False)
             summary["frechet_distance_raw"] = frechet_distance(raw.flatten(1), test)
         summary["frechet_against"] = f"test split ({len(test)} vectors, {len(fake)} generated)"
+    elif space is not None:
+        n = cfg.train.eval_samples
+        real = compute_real(dm.test_data, space, FID_BATCH)
+        fake = summarise(space, sample_batches(model, n, cfg.train.seed, FID_BATCH, model.device))
+        summary["frechet_distance"] = compare(fake, real, space.name).fid
+        summary["frechet_features"] = space.name
+        summary["frechet_against"] = f"test split ({real.n} images, {n} generated)"
     summary["test_reconstruction"] = float(sum(
         torch.nn.functional.mse_loss(model.reconstruct(x.to(model.device)), x.to(model.device),
                                      reduction="sum") for x in dm.test_dataloader())
         / dm.test_data.numel())
-    write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / SUMMARY, summary)
     return summary

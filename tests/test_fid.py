@@ -164,6 +164,15 @@ def test_fid_command_image_json_and_cache(image_ckpt, capsys, tmp_path):
     assert TinyExtractor.images_seen == 120
 
 
+def test_fid_command_prints_kid_and_prc_without_json(image_ckpt, capsys):
+    code, out, err = run_cli(capsys, "fid", image_ckpt, "-n", "60", "--features", TINY, "--device", "cpu",
+                             "--kid", "--prc")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert float(lines[0]) > 0 and lines[1].startswith("kid ") and lines[2].startswith("precision ")
+    assert "recall" in lines[2] and "f_score" in lines[2]
+
+
 def test_fid_command_synthetic_is_frechet_on_vectors(trained_run, capsys):
     code, out, err = run_cli(capsys, "fid", trained_run, "-n", "300", "--seed", "4", "--json")
     assert code == 0, err

@@ -20,8 +20,8 @@ from cli_support import assert_one_line_error
 from conftest import run_cli, tiny_config
 from wandb_records import history, run_info
 
-from maskaae_cli import atomic_io
-from maskaae_cli.atomic_io import atomic_torch_save
+from maskaae_cli import checkpoint_io
+from maskaae_cli.checkpoint_io import atomic_torch_save
 from maskaae_cli.resume import find_resume_point, resume_config
 from maskaae_cli.signals import TrainingInterrupted
 from maskaae_cli.training import train
@@ -216,7 +216,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
         f.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(atomic_io.torch, "save", crash)
+    monkeypatch.setattr(checkpoint_io.torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         atomic_torch_save({"w": torch.zeros(3)}, target)
     assert target.read_bytes() == good  # the earlier checkpoint is whole

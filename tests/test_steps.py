@@ -180,7 +180,7 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
                      "mask_rec_control": "fixed",
                      "mask_rec_tolerance": 0.1, "mask_rec_rate": 0.02, "mask_rec_ema": 0.99,
                      "mask_rec_weight_min": 1.0, "ramp_start_fraction": 0.45, "ramp_end_fraction": 0.7,
-                     "mask_lr_drop_fraction": 0.45}}
+                     "mask_lr_drop_fraction": 0.45, "mask_freeze_fraction": None}}
     other = {"model": {"beta_init_max": 4.0, "beta_init_min": 0.0, "active_threshold": 0.5},
              "optim": {"var_weight": 1.0, "var_sharpness": 3.0, "lr_mask": 1e-3, "mask_rec_weight": 150.0,
                        "mask_cycle_weight": 0.0,
@@ -190,7 +190,7 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
                        "mask_rec_control": "constraint",
                        "mask_rec_tolerance": 0.2, "mask_rec_rate": 0.05, "mask_rec_ema": 0.9,
                        "mask_rec_weight_min": 2.0, "ramp_start_fraction": 0.3, "ramp_end_fraction": 0.8,
-                       "mask_lr_drop_fraction": None}}
+                       "mask_lr_drop_fraction": None, "mask_freeze_fraction": 0.5}}
     assert {k: tuple(v) for k, v in one.items()} == MASK_ONLY_FIELDS
     assert all(one[s][k] != other[s][k] for s in one for k in one[s])
     wae = {"model": "wae"}

@@ -280,7 +280,7 @@ def assert_one_line_error(code: int, err: str) -> str:
     (["--m", "2", "--models", "maae,vae"], "unknown model 'vae'"),
     (["--m", "2", "--seeds", "-1"], "--seeds"),
     (["--m", "2", "--jobs", "0"], "--jobs"),
-    (["--m", "2", "--max-steps", "0"], "--max-steps must be at least 1"),
+    (["--m", "2", "--max-steps", "0"], "--max-steps 0 is out of range"),
     (["--m", "2", "--recipe", "no-such-recipe"], "recipe 'no-such-recipe' not found"),
     (["--m", "2", "--no-such-option"], "No such option"),
     ([], "Missing option '--m'"),

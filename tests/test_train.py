@@ -85,18 +85,21 @@ def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
 
 def test_overwrite_replaces_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    code, _, err = run_cli(["train", "--recipe", write_tiny_recipe(tmp_path / "r.yaml"), *TINY, "--out", out,
-                            "--overwrite"], capsys)
+    recipe = write_tiny_recipe(tmp_path / "r.yaml")
+    code, _, err = run_cli(["train", "--recipe", recipe, *TINY, "--out", out], capsys)
     assert code == 0, err
-    assert not (out / "old.txt").exists() and (out / "summary.json").is_file()
+    old = (out / "model.ckpt").read_bytes()
+    code, _, err = run_cli(["train", "--recipe", recipe, *TINY, "--seed", "4", "--out", out, "--overwrite"],
+                           capsys)
+    assert code == 0, err
+    assert (out / "model.ckpt").read_bytes() != old
+    assert json.loads((out / "run.json").read_text())["seed"] == 4
 
 
 def test_bad_options_give_one_clear_line(tmp_path):
     cases = [(["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-             (["--model", "vae"], "unknown model 'vae'"),
-             (["--m", "0"], "--m must be at least 1"),
+             (["--model", "vae"], "unknown --model 'vae'"),
+             (["--m", "0"], "--m 0 is out of range: use a whole number of at least 1"),
              (["--recipe", str(tmp_path / "nope.yaml")], "not found")]
     for extra, message in cases:
         result = subprocess.run([sys.executable, "-m", "maskaae_cli", "train", *extra, "--out",
@@ -112,7 +115,7 @@ def test_bad_recipe_field_names_the_field(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("optim:\n  lr_mask: fast\n")
     code, _, err = run_cli(["train", "--recipe", recipe, "--out", tmp_path / "x"], capsys)
-    assert code == 2 and "optim.lr_mask must be float" in err
+    assert code == 2 and "optim.lr_mask must be a number, got 'fast'" in err
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

@@ -29,7 +29,8 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: a UserError or a usage error becomes one red line and exit code 2."""
+    """Entry point: a UserError or a usage error becomes one red line and exit code 2 (a diverged
+    training run: exit code 3)."""
     try:  # typer >= 0.20 vendors click (its Abort lives in typer.exceptions); older ones use click
         from typer._click import exceptions as click_exceptions
         from typer.exceptions import Abort
@@ -37,11 +38,15 @@ def main(argv: list[str] | None = None) -> None:
         from click import exceptions as click_exceptions
         from click.exceptions import Abort
 
+    from maskaae_cli.divergence import TrainingDiverged
+
     _register()
     try:
         code = app(args=argv, standalone_mode=False)  # typer turns Ctrl-C into a returned 130
     except UserError as exc:
         _fail(str(exc))
+    except TrainingDiverged as exc:
+        _fail(str(exc), TrainingDiverged.exit_code)
     except click_exceptions.ClickException as exc:
         _fail(f"{exc.format_message()} (see 'maskaae --help' or 'maskaae COMMAND --help')",
               exc.exit_code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,6 +17,8 @@ from maskaae_cli.cli.common import (
 )
 from maskaae_cli.errors import UserError
 
+MAX_KEPT_FEATURES = 50_000  # --kid / --prc hold every feature (Inception: 8 KB each) in memory
+
 
 @app.command()
 def fid(
@@ -28,8 +29,10 @@ def fid(
                                          "train split.")] = "test",
     features: Annotated[str, typer.Option(help="Feature space: 'inception' (Inception-v3 pool3, "
                         "torch-fidelity's TF-Inception port; the standard FID), 'raw' (the data "
-                        "vectors themselves, the paper's measure on synthetic data), or auto: "
-                        "inception for images, raw for vectors.")] = "auto",
+                        "vectors themselves, the paper's measure on synthetic data), a TorchScript "
+                        "FILE that maps float images in [0, 1], (N, C, H, W), to (N, D) features (a "
+                        "domain feature space, or one for machines that cannot download Inception), "
+                        "or auto: inception for images, raw for vectors.")] = "auto",
     kid: Annotated[bool, typer.Option("--kid", help="Also compute KID (torch-fidelity's, polynomial "
                    "kernel, 100 subsets of up to 1000).")] = False,
     prc: Annotated[bool, typer.Option("--prc", help="Also compute precision, recall and their "
@@ -54,6 +57,7 @@ def fid(
 
     Example: maskaae fid runs/mnist --json
     """
+    from maskaae_cli.atomic_io import json_text
     from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
     from maskaae_cli.devices import resolve_device  # noqa: PLC0415
     from maskaae_cli.metrics import fid as fid_metrics  # noqa: PLC0415
@@ -63,6 +67,9 @@ def fid(
 
     if against not in ("test", "train"):
         raise UserError(f"--against {against!r}: use test or train")
+    if (kid or prc) and n > MAX_KEPT_FEATURES:
+        raise UserError(f"-n {n} with --kid/--prc: those keep every generated feature in memory; use "
+                        f"-n {MAX_KEPT_FEATURES} or less with them (the FID alone takes any -n)")
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
     name = features if features != "auto" else (INCEPTION if model.is_image else "raw")
@@ -81,10 +88,16 @@ def fid(
         with progress_bar(f"{against} features", len(real), progress) as advance:
             side = fid_metrics.compute_real(real, space, batch_size, cache_path, need_features, advance)
     with progress_bar("generating", n, progress) as advance:
-        fake = fid_metrics.extract(space, sample_batches(model, n, seed, batch_size, dev), advance)
+        fake = fid_metrics.summarise(space, sample_batches(model, n, seed, batch_size, dev), need_features,
+                                     advance)
     result = fid_metrics.compare(fake, side, space.name, kid, prc)
     if not as_json:
-        typer.echo(f"{result.fid:.6g}")
+        typer.echo(f"{result.fid:.6g}")  # the first line is the FID alone, as scripts read it
+        if result.kid is not None:
+            typer.echo(f"kid {result.kid:.6g} (std {result.kid_std:.3g})")
+        if result.precision is not None:
+            typer.echo(f"precision {result.precision:.4g}  recall {result.recall:.4g}  "
+                       f"f_score {result.f_score:.4g}")
         return
     record = {**result.to_dict(), "dataset": dataset, "against": against,
               "checkpoint": str(resolve_checkpoint(checkpoint)), "steps": model.step_count,
@@ -92,4 +105,4 @@ def fid(
               "active_dims": model.mask.active_dims(), "seed": seed}
     if cache_path is not None:
         record["stats_cache"] = str(cache_path)
-    typer.echo(json.dumps(record, indent=2))
+    typer.echo(json_text(record), nl=False)

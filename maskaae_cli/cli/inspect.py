@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from maskaae_cli.atomic_io import json_text
 from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import CheckpointArg
 from maskaae_cli.config import SECTIONS, Config
@@ -66,7 +66,7 @@ def inspect(
             "config": model.cfg.to_dict(),
             "config_non_default": {f"{s}.{k}": v for s, k, v, d in rows if v != d},
         }
-        typer.echo(json.dumps(record, indent=2))
+        typer.echo(json_text(record), nl=False)
         return
 
     cfg_table = Table(title="config" + ("" if all_fields else " (fields that differ from the defaults)"))

@@ -55,7 +55,7 @@ def sample(
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
     path = out if out is not None else sample_io.default_output(model.is_image, reconstruct)
-    sample_io.check_output(path, model.is_image, overwrite)
+    sample_io.check_output(path, model.is_image, overwrite, n * (2 if reconstruct else 1), model.data_shape)
     if reconstruct:
         data = dataset_split(model, "test")
         if n > len(data):
@@ -67,7 +67,7 @@ def sample(
         console.print(f"wrote {n} test examples and their reconstructions to {path}")
         return
     with progress_bar("sampling", n, progress) as advance:
-        samples = sampling.generate(model, n, seed, batch_size, dev, advance)
-    sample_io.write_samples(path, samples, nrow)
+        batches = sampling.sample_batches(model, n, seed, batch_size, dev)
+        sample_io.write_sample_stream(path, batches, n, model.data_shape, nrow, advance)
     console.print(f"wrote {n} samples ({model.mask.active_dims()} of {model.latent_dim} latent "
                   f"dimensions active) to {path}")

@@ -11,25 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from maskaae_cli.cli.app import app
-from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.config import CLI_FIELDS, Config, load_recipe
 from maskaae_cli.errors import UserError
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-# Which config section each train option sets (the option name is the field name).
-OPTION_SECTIONS = {
-    **dict.fromkeys(("dataset", "n_true", "data_dim", "data_dir", "download", "image_size",
-                     "celeba_crop", "num_workers"), "data"),
-    **dict.fromkeys(("m", "model", "arch"), "model"),
-    **dict.fromkeys(("batch_size", "ema_decay"), "optim"),
-    **dict.fromkeys(("max_steps", "seed", "out", "eval_every", "log_every", "ckpt_every",
-                     "accelerator", "threads", "overwrite", "progress", "gpus", "devices", "num_nodes",
-                     "strategy", "precision", "logger", "wandb_project", "wandb_entity", "run_name",
-                     "tags", "compile_nets"), "train"),
-}
 FIELD_NAMES = {"compile_nets": "compile"}  # options whose config field is named differently
+# Which config section each train option sets (the option name is the field name).
+OPTION_SECTIONS = {next((o for o, f in FIELD_NAMES.items() if f == name), name): section
+                   for section, names in CLI_FIELDS.items() for name in names}
 
 
 def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -99,6 +91,13 @@ def train(
                     "(default: auto)")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Evaluate (validation error, Frechet "
                           "distance on vectors) every this many steps. (default: 1000)")] = None,
+    eval_samples: Annotated[Optional[int], typer.Option(help="Generated samples per evaluation and for "
+                            "summary.json's Frechet distance. (default: 10000)")] = None,
+    eval_features: Annotated[Optional[str], typer.Option(help="Image runs: the feature space of the "
+                             "evaluations' Frechet distance (logged as val/frechet, final one in "
+                             "summary.json): inception (where its weights are on disk), a TorchScript "
+                             "file mapping images in [0, 1] to (N, D) features, or none. "
+                             "(default: inception)")] = None,
     log_every: Annotated[Optional[int], typer.Option(help="Log losses and the mask every this many "
                          "steps. (default: 50)")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "

@@ -8,7 +8,9 @@ from; tests register a small extractor there in place of Inception.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -112,6 +114,48 @@ def inception_features(device: torch.device | str = "cpu", weights: Path | None 
     return FidelityFeatures(extractor, "2048", device)
 
 
+# ------------------------------------------------------------- a user's TorchScript
+class TorchScriptFeatures:
+    """Any TorchScript module that maps float images in [0, 1], (N, C, H, W), to (N, D) features.
+
+    ``name`` holds the file's SHA-256 prefix, so cached real-data statistics follow the file's
+    content, not its path.
+    """
+
+    def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
+        data = path.read_bytes()
+        self.path = path
+        self.device = torch.device(device)
+        self.name = f"torchscript-{hashlib.sha256(data).hexdigest()[:16]}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+                self.module = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
+        except Exception as exc:  # torch.jit.load reports a non-TorchScript file as many types
+            raise UserError(f"--features {path} is not a TorchScript module ({type(exc).__name__}): save "
+                            "one with torch.jit.save(torch.jit.script(model), FILE)") from exc
+
+    @torch.no_grad()
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.float().div(255.0) if batch.dtype == torch.uint8 else batch.float()
+        try:
+            out = self.module(x.to(self.device))
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"--features {self.path} failed on a batch of shape {tuple(x.shape)} "
+                            f"({first}): it must take float images in [0, 1] of that shape") from exc
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(x):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise UserError(f"--features {self.path} returned {shape} for {len(x)} images: it must "
+                            f"return one feature vector per image, shape ({len(x)}, D)")
+        return out.detach().to("cpu", torch.float64)
+
+
+def looks_like_path(name: str) -> bool:
+    """A --features value that names a file rather than a registered feature space."""
+    return "/" in name or "\\" in name or name.endswith((".pt", ".pth", ".ts", ".jit"))
+
+
 # --------------------------------------------------------------------- registry
 FeatureBuilder = Callable[[torch.device], FeatureSpace]
 FEATURE_SPACES: dict[str, FeatureBuilder] = {
@@ -131,5 +175,31 @@ def build_feature_space(name: str, device: torch.device | str = "cpu",
     if name == INCEPTION and inception_weights is not None:
         return inception_features(device, inception_weights)
     if name not in FEATURE_SPACES:
-        raise UserError(f"unknown --features {name!r}: use one of {', '.join(FEATURE_SPACES)}")
+        path = Path(name).expanduser()
+        if path.is_file():
+            return TorchScriptFeatures(path, device)
+        if looks_like_path(name):
+            raise UserError(f"--features {name}: no such file (give a TorchScript feature extractor)")
+        raise UserError(f"unknown --features {name!r}: use one of {', '.join(FEATURE_SPACES)}, "
+                        "or a TorchScript file")
     return FEATURE_SPACES[name](torch.device(device))
+
+
+def eval_feature_space(name: str, device: torch.device | str = "cpu"
+                       ) -> tuple[FeatureSpace | None, str | None]:
+    """The feature space an image run evaluates in (``--eval-features``), and a notice when none.
+
+    ``none``: no evaluation. ``inception``: only where its weights are already on disk (a run never
+    waits on a download); otherwise no evaluation and a notice that says how to get one. Anything
+    else is a TorchScript file (a bad one is a :class:`UserError`).
+    """
+    if name == "none":
+        return None, None
+    if name == INCEPTION:
+        weights = inception_weights_file()
+        if not weights.is_file():
+            return None, (f"no Frechet distance during training: the Inception-v3 weights are not in "
+                          f"{weights.parent}/ (download {inception_url()} there, or pass "
+                          "--eval-features FILE with a TorchScript feature extractor, or none)")
+        return inception_features(device, weights), None
+    return build_feature_space(name, device), None

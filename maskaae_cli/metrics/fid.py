@@ -20,7 +20,7 @@ import torch
 from maskaae_cli.errors import UserError
 from maskaae_cli.metrics import stats_cache
 from maskaae_cli.metrics.features import FeatureSpace
-from maskaae_cli.metrics.frechet import frechet_from_statistics, statistics
+from maskaae_cli.metrics.frechet import RunningStatistics, frechet_from_statistics, statistics
 
 Progress = Callable[[int], None]
 
@@ -34,6 +34,16 @@ class RealSide:
     n: int
     features: torch.Tensor | None = None
     from_cache: bool = False
+
+
+@dataclass
+class GeneratedSide:
+    """Statistics of the generated samples' features (and the features, for KID / precision-recall)."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    features: torch.Tensor | None = None
 
 
 @dataclass
@@ -66,6 +76,24 @@ def extract(space: FeatureSpace, batches: Iterable[torch.Tensor],
     if not feats:
         raise UserError("no samples to compute features of")
     return torch.cat(feats)
+
+
+def summarise(space: FeatureSpace, batches: Iterable[torch.Tensor], keep_features: bool = False,
+              progress: Progress | None = None) -> GeneratedSide:
+    """Feature statistics of every batch, accumulated as they come: memory does not grow with their
+    number unless ``keep_features`` (KID and precision / recall need every feature)."""
+    running, kept = RunningStatistics(), []
+    for batch in batches:
+        feats = space(batch)
+        running.add(feats)
+        if keep_features:
+            kept.append(feats)
+        if progress:
+            progress(len(batch))
+    if running.n < 2:
+        raise UserError("FID needs at least 2 generated samples")
+    stats = running.result()
+    return GeneratedSide(stats["mu"], stats["sigma"], running.n, torch.cat(kept) if keep_features else None)
 
 
 def cached_real(real: torch.Tensor, cache: Path | None, need_features: bool) -> RealSide | None:
@@ -102,21 +130,22 @@ def real_side(real: torch.Tensor, space: FeatureSpace, batch_size: int = 500, ca
     return side
 
 
-def compare(fake: torch.Tensor, real: RealSide, features: str, kid: bool = False,
+def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = False,
             prc: bool = False) -> FidResult:
-    """FID between generated features and the real side; KID and precision/recall on request.
+    """FID between the generated side and the real side; KID and precision/recall on request.
 
     KID and precision/recall are torch-fidelity's own computations (input1 = generated,
     input2 = real), on the same features as the FID.
     """
-    if len(fake) < 2 or real.n < 2:
+    if fake.n < 2 or real.n < 2:
         raise UserError("FID needs at least 2 generated and 2 real samples")
-    fid = frechet_from_statistics(statistics(fake), {"mu": real.mu, "sigma": real.sigma})
-    result = FidResult(fid=fid, n=len(fake), n_real=real.n, features=features,
+    fid = frechet_from_statistics({"mu": fake.mu, "sigma": fake.sigma}, {"mu": real.mu, "sigma": real.sigma})
+    result = FidResult(fid=fid, n=fake.n, n_real=real.n, features=features,
                        real_cached=real.from_cache)
     if kid or prc:
-        assert real.features is not None, "real features are needed for KID / precision-recall"
-        f_fake, f_real = fake.float(), real.features.float()
+        assert real.features is not None and fake.features is not None, \
+            "features are needed for KID / precision-recall"
+        f_fake, f_real = fake.features.float(), real.features.float()
     if kid:
         from torch_fidelity.metric_kid import (  # noqa: PLC0415
             KEY_METRIC_KID_MEAN,
@@ -142,5 +171,5 @@ def compute_fid(fake_batches: Iterable[torch.Tensor], real: torch.Tensor, space:
                 progress: Progress | None = None) -> FidResult:
     """FID of generated batches against ``real`` in ``space`` (real statistics cached in ``cache``)."""
     side = real_side(real, space, batch_size, cache, kid or prc)
-    fake = extract(space, fake_batches, progress)
+    fake = summarise(space, fake_batches, kid or prc, progress)
     return compare(fake, side, space.name, kid, prc)

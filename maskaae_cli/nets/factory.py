@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from maskaae_cli.config import ModelConfig
+from maskaae_cli.config import ARCHS, ModelConfig
 from maskaae_cli.errors import UserError
 from maskaae_cli.nets.mlp import MLPCritic, MLPDecoder, MLPEncoder
-
-ARCHS = ("auto", "mlp", "conv")
 
 
 def resolve_arch(arch: str, data_shape: tuple[int, ...]) -> str:

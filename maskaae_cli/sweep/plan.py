@@ -8,6 +8,7 @@ from maskaae_cli.config import MODELS
 from maskaae_cli.errors import UserError
 
 RANGE_HELP = "a list 4,8,16, a range START:STOP:STEP (STOP included when the steps reach it), or both mixed"
+MAX_RUNS = 1_000  # a sweep larger than this is a typo, not a study
 
 
 def parse_int_range(text: str, option: str, minimum: int) -> list[int]:
@@ -36,6 +37,9 @@ def parse_int_range(text: str, option: str, minimum: int) -> list[int]:
             raise UserError(f"{option} {item!r}: the step must be at least 1")
         if stop < start:
             raise UserError(f"{option} {item!r}: STOP is below START; write {stop}:{start}:{step}")
+        if (stop - start) // step + 1 + len(values) > MAX_RUNS:
+            raise UserError(f"{option} {text!r} asks for more than {MAX_RUNS} values: a sweep that large is "
+                            "not a study; give a shorter range or a larger step")
         values.update(range(start, stop + 1, step))
     low = min(values)
     if low < minimum:
@@ -68,4 +72,8 @@ class RunSpec:
 
 def grid(models: list[str], ms: list[int], seeds: list[int]) -> list[RunSpec]:
     """Every (model, m, seed); seeds outermost, so a partial sweep already has whole curves."""
+    total = len(models) * len(ms) * len(seeds)
+    if total > MAX_RUNS:
+        raise UserError(f"the sweep asks for {total} runs ({len(models)} models x {len(ms)} m values x "
+                        f"{len(seeds)} seeds), more than {MAX_RUNS}: narrow --m or --seeds")
     return [RunSpec(seed, m, model) for seed in seeds for m in ms for model in models]
