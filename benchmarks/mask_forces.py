@@ -10,7 +10,7 @@ trains as `maskaae train` with the same options would. Writes one JSON line per 
 and prints the active count.
 
     python benchmarks/mask_forces.py --n-true 16 --m 64 --until 4200 --out runs/forces-n16m64.jsonl
-    python benchmarks/mask_forces.py --n-true 8 --m 32 --recipe recipes/synthetic-cycle.yaml \\
+    python benchmarks/mask_forces.py --n-true 8 --m 32 --recipe benchmarks/recipes/synthetic-cycle.yaml \\
         --out runs/forces-n8m32-round5.jsonl
 """
 

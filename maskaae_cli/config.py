@@ -9,13 +9,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from maskaae_cli.errors import UserError
 from maskaae_cli.schedule import MaskSchedule, reference_period
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DATASETS = ("synthetic", "mnist", "fashion-mnist", "cifar10", "celeba")
 MODELS = ("maae", "wae")
@@ -84,10 +88,10 @@ class OptimConfig:
     Learning rates and weights are the reference values except where measured to find n within
     a CPU budget (docs/mask-schedule.md): the critic's and the mask's learning rates, the
     mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
-    the reference; ``recipes/synthetic-round1.yaml`` the defaults before round 3,
-    ``recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
-    ``recipes/synthetic-cycle.yaml`` round 5, ``recipes/synthetic-long-search.yaml`` round 6,
-    ``recipes/synthetic-low-watershed.yaml`` round 9 and ``recipes/synthetic-early-search.yaml``
+    the reference; ``benchmarks/recipes/synthetic-round1.yaml`` the defaults before round 3,
+    ``benchmarks/recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
+    ``benchmarks/recipes/synthetic-cycle.yaml`` round 5, ``benchmarks/recipes/synthetic-long-search.yaml`` round 6,
+    ``benchmarks/recipes/synthetic-low-watershed.yaml`` round 9 and ``benchmarks/recipes/synthetic-early-search.yaml``
     round 10, the defaults.
     """
 
@@ -224,6 +228,7 @@ class TrainConfig:
     tags: str = ""  # comma-separated logger tags
     progress: bool = True
     threads: int | None = None  # torch CPU threads; None: torch's default
+    recipe: str | None = None  # the preset or recipe this config was built from (recorded only)
     compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
 
 
@@ -456,40 +461,52 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
     return value
 
 
+def bundled_recipes() -> dict[str, Traversable]:
+    """The presets installed with the package (``recipes/`` in the source tree), by name."""
+    root = files("maskaae_cli.recipes")
+    return {r.name[: -len(".yaml")]: r for r in root.iterdir() if r.name.endswith(".yaml")}
+
+
 def load_recipe(path: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a YAML recipe (a file, or the name of a bundled preset), following its ``base:``.
 
-    A recipe may name a base recipe (``base: mnist-cpu``) and override some of its fields; the
-    result is the base's fields updated by the recipe's, section by section. Raises
-    :class:`UserError` with the fix when the recipe cannot be used.
+    A recipe may name a base recipe (``base: mnist-cpu``: a preset's name or a file beside it) and
+    override some of its fields; the result is the base's fields updated by the recipe's, section by
+    section. Raises :class:`UserError` with the fix when the recipe cannot be used.
     """
     p = Path(path)
-    if not p.is_file():
-        bundled = RECIPES_DIR / p.name
-        bundled_yaml = RECIPES_DIR / f"{p.name}.yaml"
-        p = bundled if bundled.is_file() else bundled_yaml if bundled_yaml.is_file() else p
-    if not p.is_file():
-        names = ", ".join(sorted(r.stem for r in RECIPES_DIR.glob("*.yaml")))
-        raise UserError(f"recipe {str(path)!r} not found: give a YAML file path or one of: {names}")
+    bundled = bundled_recipes()
+    name = p.name[: -len(".yaml")] if p.name.endswith(".yaml") else p.name
+    source: Path | Traversable
+    if p.is_file():
+        source = p
+    elif str(path) in bundled or (p.parent == Path(".") and name in bundled):
+        source = bundled[name]
+    else:
+        raise UserError(f"recipe {str(path)!r} not found: give a YAML file path or one of: "
+                        f"{', '.join(sorted(bundled))}")
+    label = str(source) if isinstance(source, Path) else f"preset {name}"
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
-        raise UserError(f"recipe {p} is not UTF-8 text: save it as UTF-8 YAML") from exc
+        raise UserError(f"recipe {label} is not UTF-8 text: save it as UTF-8 YAML") from exc
     except OSError as exc:
-        raise UserError(f"cannot read recipe {p} ({exc.strerror or exc}): check its permissions") from exc
+        raise UserError(f"cannot read recipe {label} ({exc.strerror or exc}): check its permissions") from exc
     except yaml.YAMLError as exc:
-        raise UserError(f"recipe {p} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+        raise UserError(f"recipe {label} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
     if not isinstance(raw, dict):
-        raise UserError(f"{p}: expected a mapping of sections, got {type(raw).__name__}")
+        raise UserError(f"{label}: expected a mapping of sections, got {type(raw).__name__}")
     base = raw.pop("base", None)
     if base is not None:
         if not isinstance(base, str):
-            raise UserError(f"{p}: base must name one recipe, got {base!r}")
-        if str(p.resolve()) in _chain:
-            raise UserError(f"{p}: its base recipes name each other in a circle; fix the base: lines")
-        here = p.parent / base if (p.parent / base).is_file() else base
-        raw = merge_recipes(load_recipe(here, (*_chain, str(p.resolve()))), raw, str(p))
-    Config().update(raw, source=str(p))  # validate keys early
+            raise UserError(f"{label}: base must name one recipe, got {base!r}")
+        key = str(p.resolve()) if isinstance(source, Path) else label
+        if key in _chain:
+            raise UserError(f"{label}: its base recipes name each other in a circle; fix the base: lines")
+        beside = p.parent / base if isinstance(source, Path) else None
+        found = beside if beside is not None and beside.is_file() else base
+        raw = merge_recipes(load_recipe(found, (*_chain, key)), raw, label)
+    Config().update(raw, source=label)  # validate keys early
     return raw
 
 
@@ -503,5 +520,3 @@ def merge_recipes(base: dict[str, Any], over: dict[str, Any], source: str) -> di
         merged.setdefault(section, {}).update(values or {})
     return merged
 
-
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"

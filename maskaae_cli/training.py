@@ -15,6 +15,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from rich.console import Console
 
 from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
 from maskaae_cli.checkpoint_io import AtomicCheckpointIO
@@ -43,6 +44,7 @@ from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
 from maskaae_cli.signals import GracefulStop
 
+_console = Console(stderr=True)
 FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
 
 
@@ -122,7 +124,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
 
 
 def train(cfg: Config, resume: ResumePoint | None = None,
-          extra_callbacks: Sequence[L.Callback] = ()) -> dict[str, Any] | None:
+          extra_callbacks: Sequence[L.Callback] = (), announce: str | None = None) -> dict[str, Any] | None:
     """Train one model as ``cfg`` says (or continue ``resume``); return its summary.
 
     Under DDP every process runs this; only global rank 0 writes the run folder (the
@@ -131,7 +133,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     the data, the feature space, W&B credentials, the hardware). A SIGINT / SIGTERM raises
     :class:`maskaae_cli.signals.TrainingInterrupted` after saving ``checkpoints/last.ckpt``, a
     non-finite value :class:`maskaae_cli.divergence.TrainingDiverged` (neither writes model.ckpt
-    or summary.json: the run is not finished).
+    or summary.json: the run is not finished). ``announce`` (the preset line) is printed once every
+    check has passed, so bad input stays one error line.
     """
     cfg.validate()
     _quiet_lightning()
@@ -160,6 +163,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     loggers = build_loggers(cfg, run_dir, resume.iteration if resume else None, wandb_id)
     trainer = make_trainer(cfg, model, run_dir, callbacks, loggers)
     check_precision(trainer, t.precision)
+    if announce and trainer.is_global_zero:
+        _console.print(announce, highlight=False, soft_wrap=True)
     folder = _take_folder(trainer, cfg, resume, wandb_id)
     if folder is not None:
         trainer.callbacks.append(_Commit(folder))
@@ -202,7 +207,7 @@ def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
         folder = PreparedRunDir(run_dir, RunLock(run_dir).acquire())
     try:
         if resume is None:
-            write_run_record(run_dir, cfg.to_dict())
+            write_run_record(run_dir, cfg.to_dict(), {"recipe": cfg.train.recipe})
         else:
             prepare_resumed_run_dir(resume)
         write_logger_record(run_dir, cfg, wandb_id)

@@ -1,6 +1,8 @@
+from pathlib import Path
+
 import pytest
 
-from maskaae_cli.config import RECIPES_DIR, Config, OptimConfig, load_recipe
+from maskaae_cli.config import Config, OptimConfig, bundled_recipes, load_recipe
 from maskaae_cli.errors import UserError
 from maskaae_cli.schedule import MaskSchedule, reference_period
 
@@ -75,29 +77,65 @@ def test_budget_warmup_ends_by_the_ramp_in_short_runs():
     assert reference.mask_schedule(32, 1_000).mask_start == 2000
 
 
-@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
-def test_every_shipped_recipe_loads_and_validates(recipe):
-    """Each recipe names only known fields, with usable values, for the dataset it is named for."""
+ROUNDS = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes"  # the schedule's history
+
+
+def test_the_presets_are_the_users_choices():
+    """recipes/ holds one paper-scale preset per built-in dataset, the CPU-sized ones and the
+    synthetic reference; the round-by-round experiment recipes live with the benchmarks."""
+    assert sorted(bundled_recipes()) == ["celeba", "cifar10", "fashion-mnist", "fashion-mnist-cpu", "mnist",
+                                         "mnist-cpu", "synthetic", "synthetic-reference"]
+    assert all(not n.startswith("synthetic-") or n == "synthetic-reference" for n in bundled_recipes())
+
+
+@pytest.mark.parametrize("recipe", sorted(bundled_recipes()))
+def test_every_shipped_preset_loads_and_validates(recipe):
+    """Each preset names only known fields, with usable values, for the dataset it is named for."""
     cfg = Config.from_dict(load_recipe(recipe), recipe)
     cfg.validate()
     assert recipe == cfg.data.dataset or recipe.startswith(f"{cfg.data.dataset}-")
 
 
-def differs(recipe: str | None, base: str | None) -> dict[tuple[str, str], tuple]:
+def test_paper_presets_share_the_reference_block():
+    """fashion-mnist, cifar10 and celeba take mnist's optimiser and schedule (base: mnist) and
+    differ from it only in the data and the nets."""
+    mnist = Config.from_dict(load_recipe("mnist")).to_dict()
+    for name, data, model in (
+            ("fashion-mnist", {"dataset": "fashion-mnist"}, {}),
+            ("cifar10", {"dataset": "cifar10"}, {"m": 64, "arch": "conv"}),
+            ("celeba", {"dataset": "celeba", "image_size": 64}, {"m": 64, "arch": "conv"})):
+        cfg = Config.from_dict(load_recipe(name)).to_dict()
+        assert cfg["optim"] == mnist["optim"] and cfg["train"] == mnist["train"], name
+        assert {k: v for k, v in cfg["data"].items() if v != mnist["data"][k]} == data, name
+        assert {k: v for k, v in cfg["model"].items() if v != mnist["model"][k]} == model, name
+    assert Config.from_dict(load_recipe("celeba")).data.celeba_crop == 140
+    assert mnist["optim"]["schedule"] == "reference" and mnist["train"]["max_steps"] == 500_000
+    assert (mnist["model"]["hidden"], mnist["model"]["depth"], mnist["optim"]["lr_mask"]) == (1024, 4, 5e-4)
+
+
+def recipe(name: str) -> str:
+    """A bundled preset by name, else an experiment recipe of benchmarks/recipes/."""
+    return name if name in bundled_recipes() else str(ROUNDS / f"{name}.yaml")
+
+
+def differs(recipe_name: str | None, base: str | None) -> dict[tuple[str, str], tuple]:
     """{(section, field): (base's value, recipe's value)} for every field the two set apart (None:
     the defaults)."""
-    a, b = ((Config() if r is None else Config.from_dict(load_recipe(r))).to_dict() for r in (base, recipe))
+    a, b = ((Config() if r is None else Config.from_dict(load_recipe(recipe(r)))).to_dict()
+            for r in (base, recipe_name))
     return {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
 
 
 def test_the_synthetic_default_is_round_10_and_earlier_rounds_stay_recipes():
-    """The defaults are recipes/synthetic-early-search.yaml (round 10) exactly: round 9
+    """The defaults are the synthetic preset and benchmarks/recipes/synthetic-early-search.yaml (round
+    10) exactly: round 9
     (synthetic-low-watershed) with the mask starting at 1,500. Round 9 is round 6
     (synthetic-long-search) with the weak variance penalty, the cycle term through c's ramp and
     weighted at least c/2, and the watershed at 0.3; round 5 (synthetic-cycle) differs from round 6
     in the search's length and the reconstruction weight; round 3 (synthetic-strong-critic) from
     round 5 in the cycle term, its reconstruction weight and the average."""
-    assert Config.from_dict(load_recipe("synthetic-early-search")).to_dict() == Config().to_dict()
+    assert Config.from_dict(load_recipe("synthetic")).to_dict() == Config().to_dict()
+    assert differs(None, "synthetic-early-search") == {}
     assert differs(None, "synthetic-low-watershed") == {("optim", "mask_start"): (2000, 1500)}
     assert differs("synthetic-low-watershed", "synthetic-long-search") == {
         ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),

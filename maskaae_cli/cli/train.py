@@ -13,6 +13,7 @@ from rich.table import Table
 from maskaae_cli.cli.app import app
 from maskaae_cli.config import CLI_FIELDS, Config, load_recipe
 from maskaae_cli.errors import UserError
+from maskaae_cli.presets import choose_preset, runs_on_gpu
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,15 +35,29 @@ def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return overrides
 
 
-def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> Config:
-    """Defaults, then the recipe, then the options given on the command line."""
+def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> tuple[Config, str]:
+    """Defaults, then the recipe (without one: the dataset's preset), then the command line's options.
+
+    Returns the config and one line that names the recipe or preset and why it was taken.
+    """
     cfg = Config()
+    given = {s: {k: v for k, v in fields.items() if v is not None} for s, fields in overrides.items()}
     if recipe:
         cfg.update(load_recipe(recipe), source=recipe)
-    cfg.update({s: {k: v for k, v in fields.items() if v is not None}
-                for s, fields in overrides.items()})
+        name, line = recipe, f"recipe {recipe} (--recipe)"
+    else:
+        data, t = given.get("data", {}), given.get("train", {})
+        choice = choose_preset(str(data.get("dataset", cfg.data.dataset)),
+                               runs_on_gpu(t.get("accelerator"), t.get("gpus")), data.get("image_size"))
+        preset = load_recipe(choice.name)
+        if choice.keep_dataset:  # folder: / idx: data: the preset's nets and schedule, the user's data
+            preset = {**preset, "data": {k: v for k, v in preset.get("data", {}).items() if k != "dataset"}}
+        cfg.update(preset, source=f"preset {choice.name}")
+        name, line = choice.name, f"preset {choice.name}: {choice.reason}"
+    cfg.update(given)
+    cfg.train.recipe = name
     cfg.validate()
-    return cfg
+    return cfg, line
 
 
 @app.command()
@@ -85,8 +100,10 @@ def train(
                     "run on the same machine. (default: 0)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder for the checkpoint, config, "
                    "metrics, plots and summary.json. (default: runs/maskaae)")] = None,
-    recipe: Annotated[Optional[str], typer.Option(help="YAML recipe (a path, or a name from "
-                      "recipes/ such as mnist); options given here override it.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="YAML recipe: a file, or a preset's name "
+                      "(synthetic, synthetic-reference, mnist, mnist-cpu, fashion-mnist, fashion-mnist-cpu, "
+                      "cifar10, celeba). Without it, --dataset picks its own preset (the CPU-sized one on a "
+                      "CPU where there is one); options given here override either.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Nets: mlp, conv, or auto (by data shape). "
                     "(default: auto)")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Evaluate (validation error, Frechet "
@@ -142,6 +159,10 @@ def train(
 ) -> None:
     """Train a MaskAAE (or the WAE baseline) and write a run folder.
 
+    --dataset X trains with X's preset (the CPU-sized one on a CPU where there is one; folder: and
+    idx: data take the closest built-in dataset's); the first line printed names it and why.
+    Options given here override the preset; --recipe picks another.
+
     Example: maskaae train --dataset synthetic --n-true 8 --m 32 --out runs/syn8
 
     Several GPUs: maskaae train --recipe cifar10 --gpus 4 --out runs/c10 (--batch-size is per
@@ -153,7 +174,7 @@ def train(
     from maskaae_cli.signals import TrainingInterrupted  # noqa: PLC0415
     from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
 
-    point = None
+    point, line = None, None
     if resume is not None:
         if recipe:
             raise UserError("--recipe cannot be used with --resume (the run keeps its config)")
@@ -165,9 +186,9 @@ def train(
                               f"{cfg.train.max_steps} from {point.checkpoint}", highlight=False,
                               soft_wrap=True)
     else:
-        cfg = build_config(recipe, config_overrides(options))
+        cfg, line = build_config(recipe, config_overrides(options))
     try:
-        summary = run_training(cfg, resume=point)
+        summary = run_training(cfg, resume=point, announce=line)
     except TrainingInterrupted as stop:
         if stop.is_global_zero:
             err_console.print(f"{stop.signal_name}: stopped after iteration {stop.iteration} of "

@@ -48,7 +48,7 @@ def plan_sweep(opts: SweepOptions) -> Sweep:
     models = parse_models(opts.models)
     if opts.jobs < 1:
         raise UserError("--jobs must be at least 1")
-    cfg = build_config(opts.train_options.get("recipe"), config_overrides(
+    cfg, _ = build_config(opts.train_options.get("recipe"), config_overrides(
         {**opts.train_options, "model": models[0], "m": ms[0], "seed": seeds[0]}))
     ident = identity(cfg.to_dict(), opts.fid_n)
     runs = grid(models, ms, seeds)

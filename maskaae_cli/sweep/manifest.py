@@ -17,7 +17,7 @@ MANIFEST = "sweep.json"
 NOT_IDENTITY = {
     "model": ("model", "m"),
     "train": ("seed", "out", "overwrite", "progress", "threads", "accelerator", "devices", "num_nodes",
-              "strategy"),
+              "strategy", "recipe"),
     "data": ("data_dir", "download", "num_workers"),
 }
 
