@@ -30,7 +30,7 @@ from statistics import mean
 
 from discovery import recent_mean, val_history
 
-from maskaae_cli.sweep.command import cost_lines
+from maskaae_cli.cli.sweep import cost_lines
 from maskaae_cli.sweep.plot import plot_sweep
 from maskaae_cli.sweep.results import RunResult, cost_summary, read_results_csv, write_results
 

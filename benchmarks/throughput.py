@@ -46,7 +46,7 @@ from plain_loop import PlainMaskAAE  # noqa: E402
 from maskaae_cli.config import Config, load_recipe  # noqa: E402
 from maskaae_cli.data import MaskAAEDataModule  # noqa: E402
 from maskaae_cli.model import MaskAAE  # noqa: E402
-from maskaae_cli.training import _quiet_lightning, build_callbacks, build_model, make_trainer  # noqa: E402
+from maskaae_cli.training import build_callbacks, build_model, make_trainer, quiet_lightning  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # name: (recipe or None for the defaults, dataset, random image shape or None)
@@ -253,7 +253,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    _quiet_lightning()
+    quiet_lightning()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     results: dict[str, Any] = {
         "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:]),

@@ -85,14 +85,9 @@ class ModelConfig:
 class OptimConfig:
     """Optimisers and the mask schedule.
 
-    Learning rates and weights are the reference values except where measured to find n within
-    a CPU budget (docs/mask-schedule.md): the critic's and the mask's learning rates, the
-    mask's reconstruction weight, warm-up and schedule. ``recipes/synthetic-reference.yaml`` has
-    the reference; ``benchmarks/recipes/synthetic-round1.yaml`` the defaults before round 3,
-    ``benchmarks/recipes/synthetic-strong-critic.yaml`` round 3 (the defaults before the cycle term, round 5),
-    ``benchmarks/recipes/synthetic-cycle.yaml`` round 5, ``benchmarks/recipes/synthetic-long-search.yaml`` round 6,
-    ``benchmarks/recipes/synthetic-low-watershed.yaml`` round 9 and ``benchmarks/recipes/synthetic-early-search.yaml``
-    round 10, the defaults.
+    The defaults are the synthetic preset's: the paper's values except where docs/algorithm.md
+    says otherwise ("Where the defaults depart from the paper"); docs/mask-schedule.md has the
+    measurements that chose them.
     """
 
     batch_size: int = 64

@@ -13,20 +13,9 @@ from collections.abc import Iterable
 import lightning as L
 import torch
 
-from maskaae_cli.run_files import LAST_CHECKPOINT
+from maskaae_cli.errors import TrainingDiverged
 
-
-class TrainingDiverged(Exception):  # noqa: N818  (a run's end, reported as one line)
-    """Training produced a non-finite value (``what``) by ``iteration``."""
-
-    exit_code = 3
-
-    def __init__(self, iteration: int, what: str, last_finite: int | None = None) -> None:
-        self.iteration, self.what, self.last_finite = iteration, what, last_finite
-        since = f" (finite at iteration {last_finite})" if last_finite is not None else ""
-        super().__init__(f"training diverged: {what} is not finite at iteration {iteration}{since}; "
-                         f"{LAST_CHECKPOINT} keeps the last finite checkpoint, if one was due; lower the "
-                         "learning rates (optim.lr_*) or change the seed, then train again")
+__all__ = ["DivergenceGuard", "TrainingDiverged", "check_finite", "first_non_finite"]
 
 
 def first_non_finite(named: Iterable[tuple[str, torch.Tensor]]) -> str | None:

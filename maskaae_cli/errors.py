@@ -1,5 +1,20 @@
-"""The one exception type that the CLI turns into a single clear error line."""
+"""The exceptions that the CLI turns into a single clear error line (no torch imported here)."""
+
+from maskaae_cli.run_files import LAST_CHECKPOINT
 
 
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
+
+
+class TrainingDiverged(Exception):  # noqa: N818  (a run's end, reported as one line)
+    """Training produced a non-finite value (``what``) by ``iteration``."""
+
+    exit_code = 3
+
+    def __init__(self, iteration: int, what: str, last_finite: int | None = None) -> None:
+        self.iteration, self.what, self.last_finite = iteration, what, last_finite
+        since = f" (finite at iteration {last_finite})" if last_finite is not None else ""
+        super().__init__(f"training diverged: {what} is not finite at iteration {iteration}{since}; "
+                         f"{LAST_CHECKPOINT} keeps the last finite checkpoint, if one was due; lower the "
+                         "learning rates (optim.lr_*) or change the seed, then train again")

@@ -1,4 +1,6 @@
-"""Which preset a run gets when no --recipe is given: the dataset's, sized for what it trains on.
+"""A run's config from the command line: the defaults, the recipe or the dataset's preset, the options.
+
+Which preset a run gets when no --recipe is given: the dataset's, sized for what it trains on.
 
 Every built-in dataset has a paper-scale preset (500,000 iterations, the reference constants: a
 GPU run); MNIST and Fashion-MNIST also have one sized for a CPU. ``folder:`` and ``idx:`` data take
@@ -11,7 +13,9 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from maskaae_cli.config import CLI_FIELDS, Config, load_recipe
 from maskaae_cli.errors import UserError
 
 PAPER_SCALE = {"synthetic": "synthetic", "mnist": "mnist", "fashion-mnist": "fashion-mnist",
@@ -98,3 +102,44 @@ def runs_on_gpu(accelerator: str | None, gpus: int | None) -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+FIELD_NAMES = {"compile_nets": "compile"}  # options whose config field is named differently
+# Which config section each train option sets (the option name is the field name).
+OPTION_SECTIONS = {next((o for o, f in FIELD_NAMES.items() if f == name), name): section
+                   for section, names in CLI_FIELDS.items() for name in names}
+
+
+def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{section: {field: value}} from train option values (paths become strings; others pass)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, value in options.items():
+        if name in OPTION_SECTIONS:
+            overrides.setdefault(OPTION_SECTIONS[name], {})[FIELD_NAMES.get(name, name)] = (
+                str(value) if isinstance(value, Path) else value)
+    return overrides
+
+
+def build_config(recipe: str | None, overrides: dict[str, dict]) -> tuple[Config, str]:
+    """Defaults, then the recipe (without one: the dataset's preset), then the command line's options.
+
+    Returns the config and one line that names the recipe or preset and why it was taken.
+    """
+    cfg = Config()
+    given = {s: {k: v for k, v in fields.items() if v is not None} for s, fields in overrides.items()}
+    if recipe:
+        cfg.update(load_recipe(recipe), source=recipe)
+        name, line = recipe, f"recipe {recipe} (--recipe)"
+    else:
+        data, t = given.get("data", {}), given.get("train", {})
+        choice = choose_preset(str(data.get("dataset", cfg.data.dataset)),
+                               runs_on_gpu(t.get("accelerator"), t.get("gpus")), data.get("image_size"))
+        preset = load_recipe(choice.name)
+        if choice.keep_dataset:  # folder: / idx: data: the preset's nets and schedule, the user's data
+            preset = {**preset, "data": {k: v for k, v in preset.get("data", {}).items() if k != "dataset"}}
+        cfg.update(preset, source=f"preset {choice.name}")
+        name, line = choice.name, f"preset {choice.name}: {choice.reason}"
+    cfg.update(given)
+    cfg.train.recipe = name
+    cfg.validate()
+    return cfg, line

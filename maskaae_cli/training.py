@@ -48,7 +48,7 @@ _console = Console(stderr=True)
 FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Drop Lightning messages that do not apply to maskaae runs (they drown the progress display)."""
     for pattern in (".*exists and is not empty.*", ".*LeafSpec.*", ".*does not have many workers.*",
                     ".*manual optimization and every_n_train_steps.*",
@@ -137,7 +137,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     check has passed, so bad input stays one error line.
     """
     cfg.validate()
-    _quiet_lightning()
+    quiet_lightning()
     t = cfg.train
     run_dir = Path(t.out)
     if getattr(rank_zero_only, "rank", 0) == 0:  # the process that will write the folder (DDP: rank 0)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from image_fixtures import idx_bytes, write_idx_set, write_image_folder
 
-from maskaae_cli.cli import train as train_cli
+from maskaae_cli import presets as train_cli
 from maskaae_cli.config import Config, load_recipe
 from maskaae_cli.presets import choose_preset
 
@@ -91,8 +91,14 @@ def test_a_wheel_installed_outside_the_source_tree_trains_from_its_presets(tmp_p
     """The presets ship in the wheel: built, installed with --target, and run from another folder
     with only that copy of the package importable."""
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
+    source = tmp_path / "source"  # a copy: setuptools builds in the source folder (build/, egg-info)
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("maskaae_cli", "recipes"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip"]
-    build = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+    build = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("maskaae-*.whl"))
@@ -115,4 +121,3 @@ def test_a_wheel_installed_outside_the_source_tree_trains_from_its_presets(tmp_p
         result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         assert (work / name / "summary.json").is_file()
-    shutil.rmtree(wheels)

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from maskaae_cli.errors import UserError
+from maskaae_cli.errors import TrainingDiverged, UserError
 
 app = typer.Typer(
     name="maskaae",
@@ -37,8 +37,6 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         from click import exceptions as click_exceptions
         from click.exceptions import Abort
-
-    from maskaae_cli.divergence import TrainingDiverged
 
     _register()
     try:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from maskaae_cli.errors import UserError
-from maskaae_cli.model import MaskAAE
+
+if TYPE_CHECKING:  # torch and Lightning load only inside the commands that need them
+    import torch
+
+    from maskaae_cli.model import MaskAAE
 
 stderr_console = Console(stderr=True)
 

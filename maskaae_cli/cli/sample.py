@@ -16,7 +16,6 @@ from maskaae_cli.cli.common import (
     dataset_split,
     progress_bar,
 )
-from maskaae_cli.data.loading import as_float
 from maskaae_cli.errors import UserError
 
 console = Console()
@@ -50,6 +49,7 @@ def sample(
     """
     from maskaae_cli import sample_io, sampling  # noqa: PLC0415  (heavy imports)
     from maskaae_cli.checkpoint import load_model  # noqa: PLC0415
+    from maskaae_cli.data.loading import as_float
     from maskaae_cli.devices import resolve_device  # noqa: PLC0415
 
     dev = resolve_device(device)

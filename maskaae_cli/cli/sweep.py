@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from copy import copy
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -14,6 +14,12 @@ from rich.table import Table
 from maskaae_cli.cli import train as train_cli
 from maskaae_cli.cli.app import app
 from maskaae_cli.sweep.plan import RANGE_HELP
+
+if TYPE_CHECKING:
+    from maskaae_cli.sweep.command import SweepOptions
+    from maskaae_cli.sweep.results import RunResult
+    from maskaae_cli.sweep.runner import JobFn
+    from maskaae_cli.sweep.study import Sweep
 
 console = Console()
 stderr_console = Console(stderr=True)
@@ -86,7 +92,7 @@ def sweep_m(
 
     Example: maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --seeds 0,1 --jobs 2 --out runs/fig4a
     """
-    from maskaae_cli.sweep.command import SweepOptions, run_command  # noqa: PLC0415
+    from maskaae_cli.sweep.command import SweepOptions
 
     rows = run_command(SweepOptions(m=m, models=models, seeds=seeds, out=out, jobs=jobs, threads=threads,
                                     fid_n=fid_n, inception_weights=inception_weights, dry_run=dry_run,
@@ -110,6 +116,55 @@ def passthrough_args(ctx: typer.Context, values: dict[str, Any]) -> list[str]:
         else:
             words += [param.opts[0], str(value)]
     return words
+
+
+def run_command(opts: SweepOptions, console: Console, status_console: Console,
+                run_one: JobFn | None = None) -> list[RunResult]:
+    """`maskaae sweep-m`: plan, run (``run_one`` replaces the real trainer in tests), report."""
+    from maskaae_cli.sweep.command import execute, plan_sweep
+    from maskaae_cli.sweep.manifest import MANIFEST
+
+    sweep = plan_sweep(opts)
+    if opts.dry_run:
+        console.print(dry_run_table(sweep))
+        return []
+    rows, cost = execute(opts, sweep, status_console, run_one)
+    console.print(results_table(rows, f"sweep-m {opts.out}"))
+    for line in cost_lines(cost):
+        console.print(line, highlight=False, soft_wrap=True)
+    failed = sum(r.status == "failed" for r in rows)
+    written = ["results.csv", "results.json"] + (
+        ["sweep.png", "sweep.svg"] if any(r.status == "done" for r in rows) else [])
+    console.print(f"wrote {', '.join(str(opts.out / w) for w in written)} ({MANIFEST}: the options)"
+                  + (f"; {failed} failed: re-run the same command to retry them" if failed else ""),
+                  highlight=False, soft_wrap=True)
+    return rows
+
+
+def dry_run_table(sweep: Sweep) -> Table:
+    """What each run of the grid would do."""
+    table = Table(title=f"sweep-m --dry-run: {sweep.sweep_dir}")
+    table.add_column("run")
+    table.add_column("would")
+    todo = {job.spec: job for job in sweep.jobs()}
+    for spec in sweep.grid:
+        job = todo.get(spec)
+        table.add_row(spec.name, "skip (done)" if job is None else
+                      "measure" if job.step == "metric" else "retrain (--overwrite of its folder)"
+                      if job.retry else "train")
+    return table
+
+
+def cost_lines(cost: dict[str, Any]) -> list[str]:
+    """The paper's comparison in words: the WAE search over m against one MaskAAE run."""
+    if not cost:
+        return ["cost: needs at least one trained WAE run and one MaskAAE run at the largest m"]
+    partial = "" if cost["wae_complete"] else " (so far: not every WAE run has finished)"
+    return [f"cost: the WAE search over m = {','.join(map(str, cost['wae_m_values']))} took "
+            f"{cost['wae_sweep_wall_seconds']:.0f} s and {cost['wae_sweep_steps']:.0f} steps{partial}; "
+            f"one MaskAAE run at m = {cost['maae_m']} took {cost['maae_run_wall_seconds']:.0f} s and "
+            f"{cost['maae_run_steps']:.0f} steps (means over seeds): "
+            f"{cost['wall_ratio']:.2f}x the wall time, {cost['steps_ratio']:.2f}x the steps"]
 
 
 def results_table(rows: list, title: str) -> Table:

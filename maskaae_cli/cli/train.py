@@ -4,60 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from maskaae_cli.cli.app import app
-from maskaae_cli.config import CLI_FIELDS, Config, load_recipe
 from maskaae_cli.errors import UserError
-from maskaae_cli.presets import choose_preset, runs_on_gpu
+from maskaae_cli.presets import build_config, config_overrides
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-FIELD_NAMES = {"compile_nets": "compile"}  # options whose config field is named differently
-# Which config section each train option sets (the option name is the field name).
-OPTION_SECTIONS = {next((o for o, f in FIELD_NAMES.items() if f == name), name): section
-                   for section, names in CLI_FIELDS.items() for name in names}
-
-
-def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """{section: {field: value}} from train option values (paths become strings; others pass)."""
-    overrides: dict[str, dict[str, Any]] = {}
-    for name, value in options.items():
-        if name in OPTION_SECTIONS:
-            overrides.setdefault(OPTION_SECTIONS[name], {})[FIELD_NAMES.get(name, name)] = (
-                str(value) if isinstance(value, Path) else value)
-    return overrides
-
-
-def build_config(recipe: Optional[str], overrides: dict[str, dict]) -> tuple[Config, str]:
-    """Defaults, then the recipe (without one: the dataset's preset), then the command line's options.
-
-    Returns the config and one line that names the recipe or preset and why it was taken.
-    """
-    cfg = Config()
-    given = {s: {k: v for k, v in fields.items() if v is not None} for s, fields in overrides.items()}
-    if recipe:
-        cfg.update(load_recipe(recipe), source=recipe)
-        name, line = recipe, f"recipe {recipe} (--recipe)"
-    else:
-        data, t = given.get("data", {}), given.get("train", {})
-        choice = choose_preset(str(data.get("dataset", cfg.data.dataset)),
-                               runs_on_gpu(t.get("accelerator"), t.get("gpus")), data.get("image_size"))
-        preset = load_recipe(choice.name)
-        if choice.keep_dataset:  # folder: / idx: data: the preset's nets and schedule, the user's data
-            preset = {**preset, "data": {k: v for k, v in preset.get("data", {}).items() if k != "dataset"}}
-        cfg.update(preset, source=f"preset {choice.name}")
-        name, line = choice.name, f"preset {choice.name}: {choice.reason}"
-    cfg.update(given)
-    cfg.train.recipe = name
-    cfg.validate()
-    return cfg, line
 
 
 @app.command()

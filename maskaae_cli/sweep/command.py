@@ -1,4 +1,4 @@
-"""What `maskaae sweep-m` does once its options are parsed: check them, run the sweep, report."""
+"""What `maskaae sweep-m` does once its options are parsed: check them, then run the sweep."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from maskaae_cli.errors import UserError
-from maskaae_cli.sweep.manifest import MANIFEST, identity, open_sweep
+from maskaae_cli.presets import build_config, config_overrides
+from maskaae_cli.sweep.manifest import identity, open_sweep
 from maskaae_cli.sweep.plan import grid, parse_int_range, parse_models
 from maskaae_cli.sweep.results import RunResult
 from maskaae_cli.sweep.runner import JobFn, SubprocessRunner, make_slots, visible_gpus
@@ -41,8 +41,6 @@ class SweepOptions:
 
 def plan_sweep(opts: SweepOptions) -> Sweep:
     """Parse and check everything (one clear error for bad input) before anything runs."""
-    from maskaae_cli.cli.train import build_config, config_overrides  # noqa: PLC0415
-
     ms = parse_int_range(opts.m, "--m", minimum=1)
     seeds = parse_int_range(opts.seeds, "--seeds", minimum=0)
     models = parse_models(opts.models)
@@ -58,31 +56,6 @@ def plan_sweep(opts: SweepOptions) -> Sweep:
         "dataset": cfg.data.dataset, "train_args": opts.train_args, "fid_n": opts.fid_n,
         "title": f"{cfg.data.dataset}" + (f" (n = {cfg.data.n_true})" if synthetic else "")
                  + f", {cfg.train.max_steps} steps"})
-
-
-def dry_run_table(sweep: Sweep) -> Table:
-    table = Table(title=f"sweep-m --dry-run: {sweep.sweep_dir}")
-    table.add_column("run")
-    table.add_column("would")
-    todo = {job.spec: job for job in sweep.jobs()}
-    for spec in sweep.grid:
-        job = todo.get(spec)
-        table.add_row(spec.name, "skip (done)" if job is None else
-                      "measure" if job.step == "metric" else "retrain (--overwrite of its folder)"
-                      if job.retry else "train")
-    return table
-
-
-def cost_lines(cost: dict[str, Any]) -> list[str]:
-    """The paper's comparison in words: the WAE search over m against one MaskAAE run."""
-    if not cost:
-        return ["cost: needs at least one trained WAE run and one MaskAAE run at the largest m"]
-    partial = "" if cost["wae_complete"] else " (so far: not every WAE run has finished)"
-    return [f"cost: the WAE search over m = {','.join(map(str, cost['wae_m_values']))} took "
-            f"{cost['wae_sweep_wall_seconds']:.0f} s and {cost['wae_sweep_steps']:.0f} steps{partial}; "
-            f"one MaskAAE run at m = {cost['maae_m']} took {cost['maae_run_wall_seconds']:.0f} s and "
-            f"{cost['maae_run_steps']:.0f} steps (means over seeds): "
-            f"{cost['wall_ratio']:.2f}x the wall time, {cost['steps_ratio']:.2f}x the steps"]
 
 
 @contextmanager
@@ -102,15 +75,10 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_command(opts: SweepOptions, console: Console, status_console: Console,
-                run_one: JobFn | None = None) -> list[RunResult]:
-    """`maskaae sweep-m`: plan, run (``run_one`` replaces the real trainer in tests), report."""
-    from maskaae_cli.cli.sweep import results_table  # noqa: PLC0415
-
-    sweep = plan_sweep(opts)
-    if opts.dry_run:
-        console.print(dry_run_table(sweep))
-        return []
+def execute(opts: SweepOptions, sweep: Sweep, status_console: Console,
+            run_one: JobFn | None = None) -> tuple[list[RunResult], dict[str, Any]]:
+    """Run what ``sweep`` still needs (``run_one`` replaces the real trainer in tests); return the
+    rows of the whole study and the cost summary."""
     accelerator = str(opts.train_options.get("accelerator") or "auto")
     gpus = [] if accelerator == "cpu" else visible_gpus()
     slots = make_slots(opts.jobs, opts.threads, gpus)
@@ -122,15 +90,5 @@ def run_command(opts: SweepOptions, console: Console, status_console: Console,
     status_console.print(f"sweep-m: {len(sweep.grid)} runs, {len(slots)} at a time, {where}; "
                          f"folder {opts.out}", highlight=False)
     with sigterm_interrupts():
-        rows, cost = run_sweep(sweep, slots, run_one or runner, status_console, opts.progress,
-                               on_interrupt=runner.stop if run_one is None else None)
-    console.print(results_table(rows, f"sweep-m {opts.out}"))
-    for line in cost_lines(cost):
-        console.print(line, highlight=False, soft_wrap=True)
-    failed = sum(r.status == "failed" for r in rows)
-    written = ["results.csv", "results.json"] + (
-        ["sweep.png", "sweep.svg"] if any(r.status == "done" for r in rows) else [])
-    console.print(f"wrote {', '.join(str(opts.out / w) for w in written)} ({MANIFEST}: the options)"
-                  + (f"; {failed} failed: re-run the same command to retry them" if failed else ""),
-                  highlight=False, soft_wrap=True)
-    return rows
+        return run_sweep(sweep, slots, run_one or runner, status_console, opts.progress,
+                         on_interrupt=runner.stop if run_one is None else None)

@@ -1,0 +1,233 @@
+"""The paper's Figure 4c on real MNIST, on a CPU: WAE's U-shaped quality curve against MaskAAE.
+
+    python benchmarks/mnist_fig4.py --data PATH/TO/mnist-test --workdir runs/mnist-fig4 \
+        --out benchmarks/results/mnist-fig4.json --jobs 2
+
+1. Splits the MNIST test file once (``benchmarks/mnist_eval.py``): 8,000 images train the
+   auto-encoders (the run's own 10% of them validate) and a digit classifier; 2,000 only evaluate.
+2. ``maskaae sweep-m`` trains WAE and MaskAAE at every --m with seed 0, and at --seed1-m with
+   seed 1, with the preset (--recipe, default mnist-cpu), one thread each, --jobs at a time.
+   Re-running resumes: finished runs are skipped.
+3. Measures every run through the CLI: ``maskaae fid RUN --features digit_features.pt`` (10,000
+   samples against the 2,000 evaluation images, in the classifier's 128-dimensional feature
+   space) and ``--features raw`` (pixel space); and, in-process, the reconstructions of the
+   evaluation images (their error and their Frechet distance in the classifier's space).
+4. Prints each target with its verdict, writes the results file and the figure beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from maskaae_cli.checkpoint import load_model
+from maskaae_cli.data.idx import read_idx_images
+from maskaae_cli.metrics.features import build_feature_space
+from maskaae_cli.metrics.fid import compare, compute_real, summarise
+from maskaae_cli.sampling import reconstruct
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist_eval import md5, prepare  # noqa: E402
+
+PAPER_ACTIVE = {32: 11, 64: 13, 110: 11}
+TARGETS = {"wae_u_ratio": 1.3, "maae_within": 1.15, "active": (9, 16), "minutes": 30}
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``maskaae ARGS`` as a user would (this interpreter, this package)."""
+    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, args)], capture_output=True,
+                            text=True)
+    if check and result.returncode != 0:
+        sys.exit(f"error: maskaae {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def sweep(args: argparse.Namespace, eval_dir: Path, ms: str, seeds: str) -> None:
+    words = ["sweep-m", "--dataset", f"idx:{eval_dir / 'data'}", "--recipe", args.recipe, "--m", ms,
+             "--seeds", seeds, "--jobs", args.jobs, "--threads", 1, "--eval-features",
+             eval_dir / "digit_features.pt", "--out", args.workdir / "sweep", "--no-progress"]
+    print("$ maskaae " + " ".join(map(str, words)), flush=True)
+    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], text=True)
+    if result.returncode != 0:
+        sys.exit("error: the sweep had failed runs: re-run the same command to retry them")
+
+
+@torch.no_grad()
+def reconstruction_metrics(run: Path, images: torch.Tensor, features: Path,
+                           real_stats: Any) -> dict[str, float]:
+    """Error and classifier-space Frechet distance of the reconstructions of the evaluation images."""
+    model = load_model(run)
+    x = images.float() / 255.0
+    x_hat = reconstruct(model, images, batch_size=500)
+    space = build_feature_space(str(features))
+    fake = summarise(space, x_hat.split(500))
+    return {"eval_reconstruction_mse": F.mse_loss(x_hat, x).item(),
+            "eval_reconstruction_bce": F.binary_cross_entropy(x_hat.clamp(1e-7, 1 - 1e-7), x).item(),
+            "eval_reconstruction_frechet": compare(fake, real_stats, space.name).fid}
+
+
+def measure(run: Path, seed: int, features: Path, images: torch.Tensor, real_stats: Any) -> dict[str, Any]:
+    summary = json.loads((run / "summary.json").read_text())
+    clf = json.loads(cli("fid", run, "--features", features, "--json", "--seed", seed, "-n", 10_000,
+                         "--no-progress", "--no-cache").stdout)
+    raw = json.loads(cli("fid", run, "--features", "raw", "--json", "--seed", seed, "-n", 10_000,
+                         "--no-progress").stdout)
+    return {"active_dims": summary["active_dims"], "steps": summary["steps"],
+            "frechet_classifier": clf["fid"], "frechet_pixels": raw["fid"],
+            "summary_frechet": summary.get("frechet_distance"),
+            "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"],
+            **reconstruction_metrics(run, images, features, real_stats)}
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of the benchmark, with what was measured and whether it is met."""
+    def fd(model: str, m: int, seed: int = 0) -> float | None:
+        found = [r for r in rows if (r["model"], r["m"], r["seed"]) == (model, m, seed)]
+        return found[0]["frechet_classifier"] if found else None
+
+    wae = {r["m"]: r["frechet_classifier"] for r in rows if r["model"] == "wae" and r["seed"] == 0}
+    ms = sorted(wae)
+    best_m = min(wae, key=wae.get)
+    best = wae[best_m]
+    out = [{"target": "WAE's curve is U-shaped: its minimum at an interior m",
+            "measured": f"minimum {best:.1f} at m = {best_m} (m from {ms[0]} to {ms[-1]})",
+            "met": ms[0] < best_m < ms[-1]},
+           {"target": f"WAE at m = {ms[-1]} is at least {TARGETS['wae_u_ratio']}x its minimum",
+            "measured": f"{wae[ms[-1]] / best:.2f}x", "met": wae[ms[-1]] >= TARGETS["wae_u_ratio"] * best}]
+    masked = sorted((r for r in rows if r["model"] == "maae" and r["m"] >= 16),
+                    key=lambda r: (r["seed"], r["m"]))
+    for r in masked:
+        ratio = r["frechet_classifier"] / best
+        out.append({"target": f"MaskAAE m = {r['m']} (seed {r['seed']}) within {TARGETS['maae_within']}x of "
+                              "WAE's minimum", "measured": f"{ratio:.2f}x",
+                    "met": ratio <= TARGETS["maae_within"]})
+        low, high = TARGETS["active"]
+        out.append({"target": f"MaskAAE m = {r['m']} (seed {r['seed']}) keeps {low}-{high} dimensions",
+                    "measured": f"{r['active_dims']}", "met": low <= r["active_dims"] <= high})
+        other = fd("wae", r["m"], r["seed"])
+        if r["m"] in (32, 64) and other is not None:
+            out.append({"target": f"MaskAAE better than WAE at m = {r['m']} (seed {r['seed']})",
+                        "measured": f"{r['frechet_classifier']:.1f} vs {other:.1f}",
+                        "met": r["frechet_classifier"] < other})
+    slowest = max(rows, key=lambda r: r["wall_seconds"])
+    out.append({"target": f"every run under {TARGETS['minutes']} minutes",
+                "measured": f"slowest {slowest['wall_seconds'] / 60:.1f} min "
+                            f"({slowest['model']} m = {slowest['m']})",
+                "met": slowest["wall_seconds"] < 60 * TARGETS["minutes"]})
+    return out
+
+
+def figure(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_q, ax_p, ax_a) = plt.subplots(1, 3, figsize=(15, 4.2))
+    colours = {"wae": "tab:orange", "maae": "tab:blue"}
+    names = {"wae": "WAE", "maae": "MaskAAE"}
+    for model in ("wae", "maae"):
+        for seed, style in ((0, "o-"), (1, "s")):
+            pts = sorted((r["m"], r) for r in rows if r["model"] == model and r["seed"] == seed)
+            if not pts:
+                continue
+            ms = [m for m, _ in pts]
+            label = f"{names[model]}" + (" (seed 1)" if seed else "")
+            kw = {"color": colours[model], "label": label, "mfc": "none" if seed else colours[model]}
+            ax_q.plot(ms, [r["frechet_classifier"] for _, r in pts], style, **kw)
+            ax_p.plot(ms, [r["frechet_pixels"] for _, r in pts], style, **kw)
+            if model == "maae":
+                ax_a.plot(ms, [r["active_dims"] for _, r in pts], style, **kw)
+    all_m = sorted({r["m"] for r in rows})
+    ax_a.plot(all_m, all_m, "--", color="grey", lw=1, label="all m (WAE)")
+    ax_a.axhspan(TARGETS["active"][0], TARGETS["active"][1], color="green", alpha=0.1, label="target 9-16")
+    for m, n in PAPER_ACTIVE.items():
+        if m <= max(all_m):
+            ax_a.plot([m], [n], "k*", ms=9, label="paper" if m == 32 else None)
+    ax_q.set(ylabel="Frechet distance, digit-classifier features", title="sample quality against m")
+    ax_p.set(ylabel="Frechet distance, pixels", title="sample quality in pixel space")
+    ax_a.set(ylabel="active dimensions", title="dimensions the mask keeps")
+    for ax in (ax_q, ax_p, ax_a):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_m, [str(m) for m in all_m])
+        ax.set_xlabel("latent size m")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="folder with the MNIST test split's IDX files")
+    p.add_argument("--workdir", type=Path, default=Path("runs/mnist-fig4"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/mnist-fig4.json"))
+    p.add_argument("--recipe", default="mnist-cpu")
+    p.add_argument("--m", default="4,8,12,16,32,64", help="latent sizes, seed 0")
+    p.add_argument("--seed1-m", default="16,64", help="latent sizes also trained with seed 1")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--machine-note", default="", help="what else shared the machine (for the record)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing results file")
+    args = p.parse_args()
+    if args.out.exists() and not args.overwrite:
+        sys.exit(f"error: {args.out} exists: pass --overwrite to replace it, or choose another --out")
+    started = time.time()
+    eval_dir = args.workdir / "eval"
+    split_file = eval_dir / "split.json"
+    candidates = (args.data / "t10k-images-idx3-ubyte.gz", args.data / "t10k-images-idx3-ubyte")
+    images_md5 = md5(next(f for f in candidates if f.is_file()))
+    split = json.loads(split_file.read_text()) if split_file.is_file() else None
+    if split is None or split["source"]["images_md5"] != images_md5:
+        split = prepare(args.data, eval_dir)
+    features = eval_dir / "digit_features.pt"
+    sweep(args, eval_dir, args.m, "0")
+    if args.seed1_m:
+        sweep(args, eval_dir, args.seed1_m, "1")
+
+    images = read_idx_images(eval_dir / "data" / "t10k-images-idx3-ubyte")
+    real_stats = compute_real(images, build_feature_space(str(features)), 500)
+    study = json.loads((args.workdir / "sweep" / "sweep.json").read_text())
+    rows = []
+    for spec in study["runs"]:
+        run = args.workdir / "sweep" / "runs" / f"{spec['model']}-m{spec['m']}-s{spec['seed']}"
+        row = {**spec, **measure(run, spec["seed"], features, images, real_stats)}
+        rows.append(row)
+        print(f"{spec['model']:>4} m={spec['m']:>2} s{spec['seed']}: {row['active_dims']:>2} active, "
+              f"FD classifier {row['frechet_classifier']:.1f}, pixels {row['frechet_pixels']:.1f}, "
+              f"reconstructions {row['eval_reconstruction_frechet']:.1f} "
+              f"(mse {row['eval_reconstruction_mse']:.4f}), {row['wall_seconds']:.0f} s", flush=True)
+    checks = verdicts(rows)
+    for c in checks:
+        print(f"[{'MET' if c['met'] else 'NOT MET'}] {c['target']}: {c['measured']}")
+    config = json.loads((args.workdir / "sweep" / "sweep.json").read_text())["identity"]["config"]
+    report = {
+        "benchmark": "Figure 4c on real MNIST: WAE and MaskAAE against the latent size, on a CPU",
+        "command": " ".join(sys.argv), "recipe": args.recipe, "config": config, "split": split,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "torch": torch.__version__, "jobs": args.jobs, "threads_per_job": 1,
+                    "note": args.machine_note},
+        "quality": "Frechet distance of 10,000 generated images against the 2,000 evaluation images in the "
+                   "digit classifier's 128-dimensional penultimate layer ('maskaae fid RUN --features "
+                   "digit_features.pt --seed SEED'); frechet_pixels: the same in pixel space",
+        "runs": rows, "targets": checks, "all_met": all(c["met"] for c in checks),
+        "benchmark_seconds": round(time.time() - started, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    figure(rows, args.out.with_suffix(".png"), f"MNIST (8,000 training images), preset {args.recipe}")
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
