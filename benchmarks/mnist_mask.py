@@ -3,7 +3,7 @@
 Trains the ``mnist-cpu`` recipe from m = 32 and from m = 64 on the MNIST test-set file
 (t10k IDX images): a fixed 1,000 images are held out (the ``test`` split of ``idx:PATH``);
 of the other 9,000, 8,100 train and 900 monitor validation. The paper keeps 11 and 13
-active dimensions from m = 32 and m = 64 (SPEC.md section 5).
+active dimensions from m = 32 and m = 64 (docs/algorithm.md).
 
     python benchmarks/mnist_mask.py               # the full benchmark (~20 minutes per run on a CPU)
     python benchmarks/mnist_mask.py --steps 200   # a quick check of the whole path

@@ -1,7 +1,7 @@
 """A minimal hand-written PyTorch loop of MaskAAE: the baseline that benchmarks compare against.
 
 It lives only in benchmarks/: the product trains through the LightningModule. It runs the
-algorithm of SPEC.md section 3 step for step, with the same nets (``maskaae_cli.nets``),
+algorithm of docs/algorithm.md step for step, with the same nets (``maskaae_cli.nets``),
 batch size, ``n_critic``, constants and data as a ``maskaae`` run of the same config: an
 auto-encoder step, ``n_critic`` critic steps on fresh mini-batches, the encoder step and the
 mask step, each with its own RMSprop. Each backward pass names the parameters it trains
@@ -23,23 +23,23 @@ class PlainMaskAAE:
     def __init__(self, cfg: Config, data: torch.Tensor, is_image: bool, device: str | torch.device = "cpu",
                  seed: int = 0, compile: bool = False, dtype: torch.dtype = torch.float32) -> None:
         torch.manual_seed(seed)
-        o, m = cfg.optim, cfg.model
+        o, m, k = cfg.optim, cfg.model, cfg.mask
         self.device = torch.device(device)
         nets = build_nets(m, tuple(data.shape[1:]), is_image)
         self.E, self.D, self.H = (n.to(self.device, dtype) for n in nets)
         # torch.compile cannot double-backward: the gradient penalty uses the eager critic H
         self.E_, self.D_, self.H_ = ((torch.compile(n) for n in (self.E, self.D, self.H)) if compile
                                      else (self.E, self.D, self.H))
-        self.beta = torch.nn.Parameter((torch.rand(m.m) * m.beta_init_max).to(self.device, dtype))
+        self.beta = torch.nn.Parameter((torch.rand(m.m) * k.beta_init_max).to(self.device, dtype))
         self.data = data.to(self.device)  # the whole (in-memory) training set on the device
-        self.image, self.bs, self.nc, self.o = is_image, o.batch_size, o.n_critic, o
-        self.schedule = o.mask_schedule(m.m, cfg.train.max_steps)
+        self.image, self.bs, self.nc, self.o, self.k = is_image, o.batch_size, o.n_critic, o, k
+        self.schedule = cfg.schedule()
         self.ae_params = [*self.E.parameters(), *self.D.parameters()]
         self.h_params, self.e_params = list(self.H.parameters()), list(self.E.parameters())
         self.o_ae = torch.optim.RMSprop(self.ae_params, lr=o.lr_ae)
         self.o_h = torch.optim.RMSprop(self.h_params, lr=o.lr_critic)
         self.o_g = torch.optim.RMSprop(self.e_params, lr=o.lr_gen)
-        self.o_m = torch.optim.RMSprop([self.beta], lr=o.lr_mask)
+        self.o_m = torch.optim.RMSprop([self.beta], lr=k.lr)
         self.order = torch.empty(0, dtype=torch.long, device=self.device)
         self.it = 0
 
@@ -78,18 +78,18 @@ class PlainMaskAAE:
 
     def step(self, batch: torch.Tensor | None = None) -> None:
         """One iteration on ``batch`` ((1 + n_critic) * batch_size rows), or on the next shuffled one."""
-        o = self.o
+        o, k = self.o, self.k
         chunks = (self.batch() if batch is None else batch).split(self.bs)
         x = chunks[0]
-        if self.it in (0, o.mask_start, self.schedule.lr_drop_step):  # mask warm-up, learning-rate drop
+        if self.it in (0, k.start, self.schedule.lr_drop_step):  # mask warm-up, learning-rate drop
             f = self.schedule.lr_factor(self.it)
             self.o_ae.param_groups[0]["lr"] = o.lr_ae * f
-            self.o_m.param_groups[0]["lr"] = o.lr_mask * f if self.it >= o.mask_start else 0.0
+            self.o_m.param_groups[0]["lr"] = k.lr * f if self.it >= k.start else 0.0
         a = -torch.expm1(-self.beta.detach())
         # 1. auto-encoder: reconstruction + variance penalty
         z = self.E_(x)
-        var = ((z - z.mean(0)) ** 2 * torch.exp(-o.var_sharpness * a**2)).mean()
-        self.update(self.o_ae, self.rec(x, z * a) + o.var_weight * var, self.ae_params)
+        var = ((z - z.mean(0)) ** 2 * torch.exp(-k.var_sharpness * a**2)).mean()
+        self.update(self.o_ae, self.rec(x, z * a) + k.var_weight * var, self.ae_params)
         # 2. critic, n_critic times on fresh batches: WGAN-GP
         for xc in chunks[1 : 1 + self.nc]:
             with torch.no_grad():
@@ -108,11 +108,11 @@ class PlainMaskAAE:
             z = self.E_(x)
         a = -torch.expm1(-self.beta)
         gap = self.H_(z * a).mean() - self.H_(torch.randn_like(z) * a).mean()
-        lm = (o.mask_rec_weight * self.rec(x, z * a) + (1 - gap) ** 2
+        lm = (k.rec_weight * self.rec(x, z * a) + (1 - gap) ** 2
               + self.schedule.reg_weight(self.it) * (a * (1 - a)).abs().sum())
-        if o.mask_cycle_weight > 0 and self.it < self.schedule.cycle_end:
+        if k.cycle_weight > 0 and self.it < self.schedule.cycle_end:
             q = torch.randn_like(z) * a  # latent cycle: decode prior draws and encode them again
-            lm = lm + o.mask_cycle_weight * (self.E_(self.D_(q)) * a - q).pow(2).mean(0).sum()
+            lm = lm + k.cycle_weight * (self.E_(self.D_(q)) * a - q).pow(2).mean(0).sum()
         self.update(self.o_m, lm, [self.beta])
         with torch.no_grad():
             self.beta.clamp_(min=0)

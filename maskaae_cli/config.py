@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from maskaae_cli.errors import UserError
-from maskaae_cli.schedule import MaskSchedule, reference_period
+from maskaae_cli.schedule import (
+    MASK_FIELDS,
+    MaskConfig,
+    MaskSchedule,
+    build_schedule,
+    reference_period,
+)
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -26,16 +32,28 @@ MODELS = ("maae", "wae")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # "32" is read as "32-true"
 LOGGERS = ("csv", "tensorboard", "wandb")
 STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
-# Fields only the mask reads: a model without a mask (wae) trains bit for bit the same whatever
-# they are (tests/test_steps.py varies every one), so a WAE run stays valid when only they change.
-MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
-    "model": ("beta_init_max", "beta_init_min", "active_threshold"),
-    "optim": ("var_weight", "var_sharpness", "lr_mask", "mask_rec_weight", "mask_cycle_weight",
-              "mask_cycle_end_fraction", "mask_cycle_c_ratio", "reg_c_init", "reg_c_max", "reg_watershed",
-              "reg_double_periods", "mask_start", "mask_rec_control", "mask_rec_tolerance",
-              "mask_rec_rate", "mask_rec_ema", "mask_rec_weight_min", "ramp_start_fraction",
-              "ramp_end_fraction", "mask_lr_drop_fraction", "mask_freeze_fraction"),
+# Fields only the mask reads (the mask: section): WAE trains the same whatever they are.
+MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"mask": MASK_FIELDS}
+# Names of earlier versions (recipes, config.yaml, checkpoints) -> where the field lives now.
+LEGACY_FIELDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("model", "beta_init_min"): ("mask", "beta_init_min"),
+    ("model", "beta_init_max"): ("mask", "beta_init_max"),
+    ("model", "active_threshold"): ("mask", "active_threshold"), ("optim", "lr_mask"): ("mask", "lr"),
+    ("optim", "var_weight"): ("mask", "var_weight"), ("optim", "var_sharpness"): ("mask", "var_sharpness"),
+    ("optim", "mask_rec_weight"): ("mask", "rec_weight"),
+    ("optim", "mask_cycle_weight"): ("mask", "cycle_weight"),
+    ("optim", "mask_cycle_end_fraction"): ("mask", "cycle_end_fraction"),
+    ("optim", "mask_cycle_c_ratio"): ("mask", "cycle_c_ratio"), ("optim", "reg_c_init"): ("mask", "c_init"),
+    ("optim", "reg_c_max"): ("mask", "c_max"), ("optim", "reg_watershed"): ("mask", "watershed"),
+    ("optim", "reg_double_periods"): ("mask", "c_double_periods"), ("optim", "mask_start"): ("mask", "start"),
+    ("optim", "ramp_start_fraction"): ("mask", "ramp_start_fraction"),
+    ("optim", "ramp_end_fraction"): ("mask", "ramp_end_fraction"),
+    ("optim", "mask_lr_drop_fraction"): ("mask", "lr_drop_fraction"),
+    ("optim", "mask_freeze_fraction"): ("mask", "freeze_fraction"),
 }
+# The adaptive reconstruction weight of round 2 (removed): its fields load while they hold the inert values.
+REMOVED_FIELDS = {"mask_rec_control": "fixed", "mask_rec_tolerance": None, "mask_rec_rate": None,
+                  "mask_rec_ema": None, "mask_rec_weight_min": None}
 
 
 @dataclass
@@ -50,7 +68,7 @@ class DataConfig:
     split_seed: int = 0
     image_size: int | None = None  # folder datasets: resize to this square size
     celeba_crop: int = 140
-    # synthetic data (SPEC.md section 4)
+    # synthetic data: x = f(z), z ~ N(0, I_n_true), f a fixed random 2-layer net into R^data_dim
     n_true: int = 8
     data_dim: int = 128
     data_hidden: int = 128
@@ -62,7 +80,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The nets and the mask."""
+    """The model and its nets (the mask's settings are the mask: section)."""
 
     model: str = "maae"  # "maae" or "wae" (the same nets with no mask)
     m: int = 32
@@ -72,89 +90,32 @@ class ModelConfig:
     critic_hidden: int = 128
     critic_depth: int = 3
     conv_channels: int = 64  # conv nets: channels of the first layer
-    beta_init_max: float = 5.0
-    # beta ~ U[beta_init_min, beta_init_max] (reference U[0, 5]). A dimension that starts with a
-    # small alpha is flattened by the variance penalty before the mask can judge it: 2.3 (every
-    # alpha > 0.9) keeps all n from m = n (docs/mask-schedule.md, rounds 2 and 3).
-    beta_init_min: float = 2.3
-    active_threshold: float = 0.1
     rec_loss: str = "auto"  # "bce", "mse" or "auto" (bce for images, mse for vectors)
 
 
 @dataclass
 class OptimConfig:
-    """Optimisers and the mask schedule.
+    """The four optimisers and the learning-rate schedule (the mask's own: the mask: section).
 
     The defaults are the synthetic preset's: the paper's values except where docs/algorithm.md
-    says otherwise ("Where the defaults depart from the paper"); docs/mask-schedule.md has the
-    measurements that chose them.
+    says otherwise; docs/mask-schedule.md has the measurements that chose them.
     """
 
     batch_size: int = 64
-    lr_ae: float = 5e-4
-    lr_critic: float = 3e-4  # reference 1e-4: a slower critic lets spare dimensions stay open
-    lr_gen: float = 1e-4
-    lr_mask: float = 5e-3  # reference 5e-4 (built for 500k steps; see docs/mask-schedule.md)
-    n_critic: int = 5
-    gp_weight: float = 10.0
-    # reference 100: flattens coordinates the mask goes on to keep while their alphas sit at
-    # 0.5-0.9, which cost n = 16 its quality (round 7); the latent cycle term closes spares instead
-    var_weight: float = 5.0
-    var_sharpness: float = 10.0
-    # reference 1000: stalls with too many dimensions here; 450 holds the true dimensions of n = 16
-    # against the cycle term below and still lets n = 8 close its spare ones (round 6; round 5 used
-    # 300, round 3 150)
-    mask_rec_weight: float = 450.0
-    # Weight of the latent cycle term in the mask loss (0: off, the reference): sum_j of
-    # mean((alpha_j E_j(D(alpha * p)) - alpha_j p_j)^2), which only an open dimension the data does
-    # not need makes large (maskaae_cli/metrics/latent_cycle.py; docs/mask-schedule.md, round 5).
-    mask_cycle_weight: float = 0.5
-    # ... acting until this fraction of --max-steps: through c's ramp, until c reaches c_max
-    # (round 9: 0.7; round 6: 0.45, the end of the search; round 5: 0.3).
-    mask_cycle_end_fraction: float = 0.7
-    # ... and, while it acts, weighted at least this times c (0: the fixed weight above), so that
-    # during c's ramp it still closes spare dimensions against the polarisation (round 8)
-    mask_cycle_c_ratio: float = 0.5
-    reg_c_init: float | None = None  # None: 2 / m
-    reg_c_max: float = 2048.0
-    # Where the regulariser c * polarisation splits the alphas: above it pushed to 1, below to 0
-    # (0.5: the paper's sum |alpha (1 - alpha)|). 0.3 (round 9) keeps a true dimension that the
-    # cycle term drags below one half while it closes the spare ones (docs/mask-schedule.md).
-    reg_watershed: float = 0.3
-    schedule_period: int | None = None  # T; None: the reference rule from m
-    reg_double_periods: float = 4.0  # c doubles every this many T
-    lr_drop_periods: float = 5.0  # rates drop at this many T
-    lr_drop_factor: float = 5.0
-    # the mask learns from this iteration on (reference: 0); budget schedule: at the latest when c ramps.
-    # 1,500 (round 10; 2,000 before): n = 16 closes its spare dimensions before the auto-encoder's
-    # rate drops; from 1,000 the mask closes a true dimension of n = 16 (docs/mask-schedule.md)
-    mask_start: int = 1500
-    # "fixed": mask_rec_weight throughout (the reference). "constraint": mask_rec_weight is the
-    # starting value of a weight that grows while the reconstruction error sits more than
-    # mask_rec_tolerance above its best so far and decays otherwise (maskaae_cli/rec_constraint.py).
-    mask_rec_control: str = "fixed"
-    mask_rec_tolerance: float = 0.1
-    mask_rec_rate: float = 0.02  # log-weight change per iteration per unit of excess
-    mask_rec_ema: float = 0.99  # smoothing of the reconstruction error the constraint watches
-    mask_rec_weight_min: float = 1.0  # the adaptive weight stays within [min, 1e5]
-    # "reference": c doubles every reg_double_periods * T from step 0, rates drop at lr_drop_periods * T.
-    # "budget": phases as fractions of --max-steps: c stays at its initial value while the mask
-    # finds the dimensions, ramps to c_max between ramp_start and ramp_end, rates drop at lr_drop.
+    lr_ae: float = 5e-4  # the auto-encoder's RMSProp learning rate
+    lr_critic: float = 3e-4  # the critic's (the paper: 1e-4)
+    lr_gen: float = 1e-4  # the encoder-as-generator step's
+    n_critic: int = 5  # critic steps per iteration, each on a fresh mini-batch
+    gp_weight: float = 10.0  # the gradient penalty's weight in the critic loss
+    # "budget": the phases as fractions of --max-steps; "reference": the paper's, in periods T
     schedule: str = "budget"
-    ramp_start_fraction: float = 0.45
-    ramp_end_fraction: float = 0.7
-    lr_drop_fraction: float = 0.3
-    # budget schedule: the mask's rate drops here, after the auto-encoder's (None: with it, at
-    # lr_drop_fraction; the reference schedule always drops the two together)
-    mask_lr_drop_fraction: float | None = 0.45
-    # budget schedule: at this fraction of the run the mask is snapped to 0 / 1 (alpha >= the active
-    # threshold -> 1, else 0) and no longer trained, and the variance penalty stops: the rest of the
-    # run trains a WAE on the chosen dimensions (None: the mask trains to the end)
-    mask_freeze_fraction: float | None = None
+    schedule_period: int | None = None  # reference: T (None: 75 if m <= 20, else min(10000, 112.5 m))
+    lr_drop_periods: float = 5.0  # reference: the rates drop at this many T
+    lr_drop_factor: float = 5.0  # the rates are divided by this when they drop
+    lr_drop_fraction: float = 0.3  # budget: the auto-encoder's rate drops at this fraction of the run
     # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
     # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
-    # It does not change training; it removes the spikes of adversarial training from the samples
-    # (README, "Samples from a moving average").
+    # It does not change training.
     ema_decay: float = 0.999
 
     def ema_decay_for(self, max_steps: int) -> float:
@@ -164,35 +125,6 @@ class OptimConfig:
 
     def period(self, m: int) -> int:
         return self.schedule_period if self.schedule_period else reference_period(m)
-
-    def mask_schedule(self, m: int, max_steps: int) -> MaskSchedule:
-        c_init = self.reg_c_init if self.reg_c_init is not None else 2.0 / m
-        # an integer step is below fraction * max_steps exactly when it is below this ceiling
-        cycle_end = math.ceil(self.mask_cycle_end_fraction * max_steps)
-        if self.schedule == "budget":
-            start = round(self.ramp_start_fraction * max_steps)
-            end = round(self.ramp_end_fraction * max_steps)
-            doublings = max(1, math.ceil(math.log2(max(self.reg_c_max / c_init, 2.0))))
-            # A run too short for the warm-up still lets the mask learn before c ramps up.
-            return MaskSchedule(c_init=c_init, c_max=self.reg_c_max, ramp_start=start,
-                                double_every=max(1, (end - start) // doublings),
-                                lr_drop_step=round(self.lr_drop_fraction * max_steps),
-                                lr_drop_factor=self.lr_drop_factor,
-                                mask_lr_drop_step=(None if self.mask_lr_drop_fraction is None
-                                                   else round(self.mask_lr_drop_fraction * max_steps)),
-                                mask_start=min(self.mask_start, start), cycle_end=cycle_end,
-                                freeze_step=(None if self.mask_freeze_fraction is None
-                                             else round(self.mask_freeze_fraction * max_steps)))
-        t = self.period(m)
-        return MaskSchedule(
-            c_init=c_init,
-            c_max=self.reg_c_max,
-            double_every=max(1, round(self.reg_double_periods * t)),
-            lr_drop_step=round(self.lr_drop_periods * t),
-            lr_drop_factor=self.lr_drop_factor,
-            mask_start=self.mask_start,
-            cycle_end=cycle_end,
-        )
 
 
 @dataclass
@@ -234,10 +166,18 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def schedule(self) -> MaskSchedule:
+        """The run's schedule (maskaae_cli/schedule.py) for its m and --max-steps."""
+        o, m = self.optim, self.model.m
+        return build_schedule(self.mask, m, self.train.max_steps, schedule=o.schedule,
+                              lr_drop_fraction=o.lr_drop_fraction, lr_drop_factor=o.lr_drop_factor,
+                              period=o.period(m), lr_drop_periods=o.lr_drop_periods)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Config:
@@ -249,6 +189,7 @@ class Config:
         """Set the fields that ``raw`` names ({section: {field: value}}); unknown keys are errors."""
         if not isinstance(raw, dict):
             raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+        raw = translate_legacy(raw, source)
         for section, values in raw.items():
             if section not in SECTIONS:
                 raise UserError(f"{source}: unknown section {section!r}; "
@@ -276,9 +217,7 @@ class Config:
         for field_name, value, allowed in (("model.model", m.model, MODELS),
                                            ("model.arch", m.arch, ARCHS),
                                            ("model.rec_loss", m.rec_loss, ("auto", "bce", "mse")),
-                                           ("optim.schedule", o.schedule, ("reference", "budget")),
-                                           ("optim.mask_rec_control", o.mask_rec_control,
-                                            ("fixed", "constraint"))):
+                                           ("optim.schedule", o.schedule, ("reference", "budget"))):
             if value not in allowed:
                 raise UserError(f"unknown {_label(field_name)} {value!r}: use one of {', '.join(allowed)}")
         for field_name, ok, allowed in _range_checks(self):
@@ -337,7 +276,7 @@ def _label(field_name: str) -> str:
 
 def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
     """(field, within range, what is allowed) for every numeric field."""
-    d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
+    d, m, o, k, t = cfg.data, cfg.model, cfg.optim, cfg.mask, cfg.train
 
     def at_least(value: float | None, low: float, optional: bool = False) -> bool:
         return (optional and value is None) or (value is not None and value >= low)
@@ -366,48 +305,44 @@ def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
         ("model.critic_hidden", m.critic_hidden >= 1, f"{whole} 1"),
         ("model.critic_depth", m.critic_depth >= 0, f"{whole} 0"),
         ("model.conv_channels", m.conv_channels >= 1, f"{whole} 1"),
-        ("model.beta_init_min", m.beta_init_min >= 0, "use a value >= 0"),
-        ("model.beta_init_max", m.beta_init_max > 0 and m.beta_init_max >= m.beta_init_min,
-         "use a value > 0 and >= model.beta_init_min"),
-        ("model.active_threshold", 0.0 < m.active_threshold < 1.0, "use an alpha in (0, 1)"),
         ("optim.batch_size", o.batch_size >= 2, f"{whole} 2"),
         ("optim.lr_ae", o.lr_ae > 0, "use a learning rate > 0"),
         ("optim.lr_critic", o.lr_critic > 0, "use a learning rate > 0"),
         ("optim.lr_gen", o.lr_gen > 0, "use a learning rate > 0"),
-        ("optim.lr_mask", o.lr_mask >= 0, "use a learning rate >= 0 (0: a frozen mask)"),
         ("optim.n_critic", o.n_critic >= 1, f"{whole} 1"),
         ("optim.gp_weight", o.gp_weight >= 0, "use a weight >= 0"),
-        ("optim.var_weight", o.var_weight >= 0, "use a weight >= 0"),
-        ("optim.var_sharpness", o.var_sharpness >= 0, "use a value >= 0"),
-        ("optim.mask_rec_weight", o.mask_rec_weight >= 0, "use a weight >= 0"),
-        ("optim.mask_cycle_weight", o.mask_cycle_weight >= 0, "use a weight >= 0 (0: off)"),
-        ("optim.mask_cycle_end_fraction", fraction(o.mask_cycle_end_fraction), frac),
-        ("optim.mask_cycle_c_ratio", o.mask_cycle_c_ratio >= 0,
-         "use 0 (the fixed cycle weight) or a positive multiple of c"),
-        ("optim.reg_c_init", at_least(o.reg_c_init, 0, True), "use a weight >= 0, or null for 2 / m"),
-        ("optim.reg_c_max", o.reg_c_max >= 0, "use a weight >= 0"),
-        ("optim.reg_watershed", 0.0 < o.reg_watershed < 1.0,
-         "use an alpha in (0, 1); 0.5 is the paper's regulariser"),
         ("optim.schedule_period", at_least(o.schedule_period, 1, True),
          f"{whole} 1, or null for the reference rule"),
-        ("optim.reg_double_periods", o.reg_double_periods > 0, "use a number of periods > 0"),
         ("optim.lr_drop_periods", o.lr_drop_periods >= 0, "use a number of periods >= 0"),
         ("optim.lr_drop_factor", o.lr_drop_factor > 0, "use a factor > 0 (the rates are divided by it)"),
-        ("optim.mask_start", o.mask_start >= 0, f"{whole} 0"),
-        ("optim.mask_rec_tolerance", o.mask_rec_tolerance >= 0, "use a value >= 0"),
-        ("optim.mask_rec_rate", o.mask_rec_rate >= 0, "use a value >= 0"),
-        ("optim.mask_rec_ema", 0.0 <= o.mask_rec_ema < 1.0, "use a decay in [0, 1)"),
-        ("optim.mask_rec_weight_min", o.mask_rec_weight_min > 0, "use a weight > 0"),
-        ("optim.ramp_start_fraction", fraction(o.ramp_start_fraction), frac),
-        ("optim.ramp_end_fraction",
-         fraction(o.ramp_end_fraction) and o.ramp_end_fraction >= o.ramp_start_fraction,
-         f"{frac}, at least optim.ramp_start_fraction"),
         ("optim.lr_drop_fraction", fraction(o.lr_drop_fraction), frac),
-        ("optim.mask_lr_drop_fraction", fraction(o.mask_lr_drop_fraction, True),
-         f"{frac}, or null to drop with the auto-encoder's rate"),
-        ("optim.mask_freeze_fraction", fraction(o.mask_freeze_fraction, True),
-         f"{frac}, or null for a mask that trains to the end"),
         ("optim.ema_decay", 0.0 <= o.ema_decay < 1.0, "use 0 (off) or a decay in (0, 1), such as 0.999"),
+        ("mask.beta_init_min", k.beta_init_min >= 0, "use a value >= 0"),
+        ("mask.beta_init_max", k.beta_init_max > 0 and k.beta_init_max >= k.beta_init_min,
+         "use a value > 0 and >= mask.beta_init_min"),
+        ("mask.active_threshold", 0.0 < k.active_threshold < 1.0, "use an alpha in (0, 1)"),
+        ("mask.lr", k.lr >= 0, "use a learning rate >= 0 (0: a frozen mask)"),
+        ("mask.var_weight", k.var_weight >= 0, "use a weight >= 0"),
+        ("mask.var_sharpness", k.var_sharpness >= 0, "use a value >= 0"),
+        ("mask.rec_weight", k.rec_weight >= 0, "use a weight >= 0"),
+        ("mask.cycle_weight", k.cycle_weight >= 0, "use a weight >= 0 (0: off)"),
+        ("mask.cycle_end_fraction", fraction(k.cycle_end_fraction), frac),
+        ("mask.cycle_c_ratio", k.cycle_c_ratio >= 0,
+         "use 0 (the fixed cycle weight) or a positive multiple of c"),
+        ("mask.c_init", at_least(k.c_init, 0, True), "use a weight >= 0, or null for 2 / m"),
+        ("mask.c_max", k.c_max >= 0, "use a weight >= 0"),
+        ("mask.watershed", 0.0 < k.watershed < 1.0,
+         "use an alpha in (0, 1); 0.5 is the paper's regulariser"),
+        ("mask.c_double_periods", k.c_double_periods > 0, "use a number of periods > 0"),
+        ("mask.start", k.start >= 0, f"{whole} 0"),
+        ("mask.ramp_start_fraction", fraction(k.ramp_start_fraction), frac),
+        ("mask.ramp_end_fraction",
+         fraction(k.ramp_end_fraction) and k.ramp_end_fraction >= k.ramp_start_fraction,
+         f"{frac}, at least mask.ramp_start_fraction"),
+        ("mask.lr_drop_fraction", fraction(k.lr_drop_fraction, True),
+         f"{frac}, or null to drop with the auto-encoder's rate"),
+        ("mask.freeze_fraction", fraction(k.freeze_fraction, True),
+         f"{frac}, or null for a mask that trains to the end"),
         ("train.max_steps", t.max_steps >= 1, f"{whole} 1"),
         ("train.seed", 0 <= t.seed <= MAX_SEED, f"use a seed in [0, {MAX_SEED}]"),
         ("train.log_every", t.log_every >= 1, f"{whole} 1"),
@@ -420,7 +355,29 @@ def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
     ]
 
 
-SECTIONS = ("data", "model", "optim", "train")
+SECTIONS = ("data", "model", "optim", "mask", "train")
+
+
+def translate_legacy(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` with the field names of earlier versions moved to where they live now (LEGACY_FIELDS);
+    the removed adaptive reconstruction weight is dropped while it holds its inert value."""
+    if not any(isinstance(v, dict) and any((s, k) in LEGACY_FIELDS or k in REMOVED_FIELDS for k in v)
+               for s, v in raw.items()):
+        return raw
+    out: dict[str, Any] = {}
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            out[section] = values
+            continue
+        for key, value in values.items():
+            if section == "optim" and key in REMOVED_FIELDS:
+                if key == "mask_rec_control" and value not in (None, "fixed"):
+                    raise UserError(f"{source}: optim.mask_rec_control {value!r}: the adaptive "
+                                    "reconstruction weight was removed in 0.1.0; use a fixed mask.rec_weight")
+                continue
+            new_section, new_key = LEGACY_FIELDS.get((section, key), (section, key))
+            out.setdefault(new_section, {})[new_key] = value
+    return out
 
 
 def _coerce(value: Any, annotation: str, where: str) -> Any:

@@ -17,4 +17,4 @@ class TrainingDiverged(Exception):  # noqa: N818  (a run's end, reported as one 
         since = f" (finite at iteration {last_finite})" if last_finite is not None else ""
         super().__init__(f"training diverged: {what} is not finite at iteration {iteration}{since}; "
                          f"{LAST_CHECKPOINT} keeps the last finite checkpoint, if one was due; lower the "
-                         "learning rates (optim.lr_*) or change the seed, then train again")
+                         "learning rates (optim.lr_*, mask.lr) or change the seed, then train again")

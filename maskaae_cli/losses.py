@@ -1,4 +1,4 @@
-"""Every loss term of MaskAAE (SPEC.md section 3), as pure functions."""
+"""Every loss term of MaskAAE (docs/algorithm.md, "One training iteration"), as pure functions."""
 
 from __future__ import annotations
 
@@ -73,16 +73,11 @@ def mask_loss_terms(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: t
                     alpha: torch.Tensor, reg_weight: float,
                     rec_weight: float | torch.Tensor = 1000.0,
                     watershed: float = 0.5) -> dict[str, torch.Tensor]:
-    """The terms of :func:`mask_loss`, each weighted: ``rec``, ``adv`` (the critic's gap) and ``pol``."""
+    """The mask loss's terms, each weighted (the loss is their sum with the cycle term, when it acts):
+    ``rec`` = rec_weight * L_rec, ``adv`` = (1 - (mean H(enc) - mean H(prior)))^2 and
+    ``pol`` = c * polarisation."""
     adversarial = (1.0 - (critic_enc.mean() - critic_prior.mean())).pow(2)
     return {"rec": rec_weight * rec, "adv": adversarial, "pol": reg_weight * polarisation(alpha, watershed)}
-
-
-def mask_loss(rec: torch.Tensor, critic_enc: torch.Tensor, critic_prior: torch.Tensor,
-              alpha: torch.Tensor, reg_weight: float,
-              rec_weight: float | torch.Tensor = 1000.0) -> torch.Tensor:
-    """L_mask = rec_weight * L_rec + (1 - (mean H(enc) - mean H(prior)))^2 + c * polarisation."""
-    return sum(mask_loss_terms(rec, critic_enc, critic_prior, alpha, reg_weight, rec_weight).values())
 
 
 def latent_cycle_per_dim(encoder: Callable[[torch.Tensor], torch.Tensor],

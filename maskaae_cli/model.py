@@ -15,11 +15,10 @@ from maskaae_cli.divergence import TrainingDiverged, first_non_finite
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
-from maskaae_cli.rec_constraint import RecWeightControl
 
 
 class MaskAAE(L.LightningModule):
-    """Encoder E, decoder D, latent critic H and mask alpha (SPEC.md sections 2 and 3).
+    """Encoder E, decoder D, latent critic H and mask alpha (docs/algorithm.md).
 
     ``model="wae"`` gives the baseline: the same nets and schedule with alpha fixed at 1,
     no variance penalty and no mask step. One training iteration runs, in order: the
@@ -36,15 +35,12 @@ class MaskAAE(L.LightningModule):
         self.data_shape = tuple(data_shape)
         self.is_image = is_image
         self.encoder, self.decoder, self.critic = build_nets(m, self.data_shape, is_image)
-        self.mask = LatentMask(m.m, m.beta_init_max, enabled=m.model == "maae",
-                               active_threshold=m.active_threshold, beta_init_min=m.beta_init_min)
+        k = self.cfg.mask
+        self.mask = LatentMask(m.m, k.beta_init_max, enabled=m.model == "maae",
+                               active_threshold=k.active_threshold, beta_init_min=k.beta_init_min)
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
-        self.schedule = self.cfg.optim.mask_schedule(m.m, self.cfg.train.max_steps)
+        self.schedule = self.cfg.schedule()
         o = self.cfg.optim
-        self.rec_control = (
-            RecWeightControl(o.mask_rec_weight, o.mask_rec_tolerance, o.mask_rec_rate, o.mask_rec_ema,
-                             min_weight=o.mask_rec_weight_min)
-            if o.mask_rec_control == "constraint" and self.mask.enabled else None)
         self._ema_decay = o.ema_decay_for(self.cfg.train.max_steps)  # 0 on a run of <= 5 steps
         self.ema = self._build_ema(self._ema_decay) if o.ema_decay > 0 else None
         self._ema_pairs: tuple[list, list, list] | None = None  # see update_ema
@@ -66,9 +62,6 @@ class MaskAAE(L.LightningModule):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Masked latent code alpha * E(x)."""
         return self.mask(self.encoder(x))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x))
@@ -158,7 +151,7 @@ class MaskAAE(L.LightningModule):
             torch.optim.RMSprop(self.encoder.parameters(), lr=o.lr_gen),
         ]
         if self.uses_mask:
-            opts.append(torch.optim.RMSprop(self.mask.parameters(), lr=o.lr_mask))
+            opts.append(torch.optim.RMSprop(self.mask.parameters(), lr=self.cfg.mask.lr))
         return opts
 
     def _set_learning_rates(self, step: int) -> None:
@@ -168,7 +161,7 @@ class MaskAAE(L.LightningModule):
         opts = self.optimizers()
         # the mask's rate is zero before its warm-up ends and once it is frozen
         warm = self.schedule.mask_start <= step and not self.schedule.frozen(step)
-        mask_lr = o.lr_mask * self.schedule.mask_lr_factor(step) if warm else 0.0
+        mask_lr = self.cfg.mask.lr * self.schedule.mask_lr_factor(step) if warm else 0.0
         targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
         for opt, lr in targets:
             for group in opt.param_groups:
@@ -213,15 +206,14 @@ class MaskAAE(L.LightningModule):
 
         Once the mask is ``frozen`` at exact 0 / 1 a closed coordinate cannot leak, so the penalty stops.
         """
-        o = self.cfg.optim
         self._train_only(self.encoder, self.decoder)
         z = self.encoder(x)
         rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
         out = {"loss/rec": rec.detach()}
         loss = rec
         if self.uses_mask and not frozen:
-            var = losses.variance_penalty(z, alpha, o.var_sharpness)
-            loss = rec + o.var_weight * var
+            var = losses.variance_penalty(z, alpha, self.cfg.mask.var_sharpness)
+            loss = rec + self.cfg.mask.var_weight * var
             out["loss/var"] = var.detach()
         self._step(opt, loss)
         out["loss/ae"] = loss.detach()
@@ -249,19 +241,18 @@ class MaskAAE(L.LightningModule):
         """The mask loss's terms at ``step`` on batch ``x``, each weighted (the loss is their sum):
         ``rec``, ``adv``, ``pol`` and, while the cycle term acts, ``cycle``; and the unweighted
         reconstruction error and cycle error (``rec``, ``cycle``)."""
-        o = self.cfg.optim
+        k = self.cfg.mask
         with torch.no_grad():
             z = self.encoder(x)
         a = self.mask.alpha
         rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
         h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
-        rec_weight = self.rec_control.weight if self.rec_control is not None else o.mask_rec_weight
-        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), rec_weight,
-                                       o.reg_watershed)
+        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), k.rec_weight,
+                                       k.watershed)
         raw = {"rec": rec}
-        if o.mask_cycle_weight > 0 and step < self.schedule.cycle_end:
+        if k.cycle_weight > 0 and step < self.schedule.cycle_end:
             raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
-            weight = max(o.mask_cycle_weight, o.mask_cycle_c_ratio * self.schedule.reg_weight(step))
+            weight = max(k.cycle_weight, k.cycle_c_ratio * self.schedule.reg_weight(step))
             terms["cycle"] = weight * raw["cycle"]
         return terms, raw
 
@@ -290,8 +281,6 @@ class MaskAAE(L.LightningModule):
         loss = sum(terms.values())
         self._step(opt, loss)
         self.mask.clamp_()
-        if self.rec_control is not None:
-            self.rec_control.update(raw["rec"], adapt=step >= self.schedule.mask_start)
         out = {"loss/mask": loss.detach()}
         if "cycle" in raw:
             out["loss/cycle"] = raw["cycle"].detach()
@@ -334,8 +323,6 @@ class MaskAAE(L.LightningModule):
             logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"]}
             if self.uses_mask:
                 logs["mask/reg_weight"] = self.schedule.reg_weight(step)
-            if self.rec_control is not None:
-                logs["mask/rec_weight"] = self.rec_control.weight.clone()
             self.log_dict(logs)
             self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
 

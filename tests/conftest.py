@@ -16,8 +16,8 @@ def tiny_config(out: Path, **sections: dict) -> Config:
         "data": {"n_true": 2, "data_dim": 16, "data_hidden": 16, "n_train": 512, "n_val": 128,
                  "n_test": 256},
         "model": {"m": 6, "hidden": 16, "depth": 1, "critic_hidden": 16, "critic_depth": 1},
-        "optim": {"batch_size": 16, "n_critic": 2, "schedule": "reference", "schedule_period": 5,
-                  "mask_start": 0},
+        "optim": {"batch_size": 16, "n_critic": 2, "schedule": "reference", "schedule_period": 5},
+        "mask": {"start": 0},
         "train": {"max_steps": 20, "eval_every": 10, "log_every": 5, "ckpt_every": 10,
                   "eval_samples": 128, "out": str(out), "progress": False, "threads": 1},
     })

@@ -102,7 +102,8 @@ def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
 
 def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
     seen = []
-    monkeypatch.setattr(maskaae_cli.training, "train", lambda cfg, resume=None: seen.append(cfg) or {})
+    monkeypatch.setattr(maskaae_cli.training, "train",
+                        lambda cfg, resume=None, announce=None: seen.append(cfg) or {})
     for flag in ([], ["--compile"]):
         code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
         assert code == 0, err

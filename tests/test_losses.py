@@ -59,7 +59,7 @@ def test_mask_loss_combines_its_three_terms():
     rec = torch.tensor(0.02)
     h_enc, h_prior = torch.tensor([0.5, 1.5]), torch.tensor([2.0, 2.0])
     alpha = torch.tensor([0.5, 1.0])
-    loss = losses.mask_loss(rec, h_enc, h_prior, alpha, reg_weight=4.0, rec_weight=1000.0)
+    loss = sum(losses.mask_loss_terms(rec, h_enc, h_prior, alpha, reg_weight=4.0, rec_weight=1000.0).values())
     assert loss.item() == pytest.approx(1000 * 0.02 + (1 - (1.0 - 2.0)) ** 2 + 4.0 * 0.25)
 
 

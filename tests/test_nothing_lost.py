@@ -33,12 +33,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def tiny_recipe(tmp_path: Path, **optim: float) -> str:
+def tiny_recipe(tmp_path: Path, mask_lr: float | None = None, **optim: float) -> str:
     import yaml
 
     cfg = tiny_config(tmp_path / "unused").to_dict()
     cfg.pop("train")
     cfg["optim"].update(optim)
+    if mask_lr is not None:
+        cfg["mask"]["lr"] = mask_lr
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
@@ -174,10 +176,11 @@ def test_a_diverging_run_stops_with_one_line_and_no_summary(tmp_path, capsys):
     out = tmp_path / "blowup"
     code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path), *TINY, "--out", out)
     assert code == 0, err  # the same recipe trains with sane rates
-    recipe = tiny_recipe(tmp_path, lr_ae=1e6, lr_critic=1e6, lr_gen=1e6, lr_mask=1e6)
+    recipe = tiny_recipe(tmp_path, mask_lr=1e6, lr_ae=1e6, lr_critic=1e6, lr_gen=1e6)
     out = tmp_path / "blowup2"
     code, _, err = run_cli(capsys, "train", "--recipe", recipe, *TINY, "--out", out)
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("INFO:")]
+    lines = [line for line in err.splitlines()  # the run's own lines before it started to train aside
+             if line.strip() and not line.startswith(("INFO:", "recipe ", "preset "))]
     assert code == 3 and len(lines) == 1 and "Traceback" not in err, err
     assert "training diverged" in lines[0] and "at iteration" in lines[0] and "not finite" in lines[0]
     assert not (out / "summary.json").exists() and not (out / "model.ckpt").exists()
@@ -250,7 +253,8 @@ def test_every_numeric_option_is_range_checked_before_anything_is_written(tmp_pa
     ("train:\n  max_steps: inf\n", "train.max_steps must be a whole number"),
     ("optim:\n  lr_ae: .nan\n", "optim.lr_ae must be a finite number"),
     ("optim:\n  gp_weight: -1\n", "optim.gp_weight -1.0 is out of range"),
-    ("model:\n  active_threshold: 1.5\n", "model.active_threshold 1.5 is out of range"),
+    ("mask:\n  active_threshold: 1.5\n", "mask.active_threshold 1.5 is out of range"),
+    ("model:\n  active_threshold: 1.5\n", "mask.active_threshold 1.5 is out of range"),  # the old name
     (b"optim:\n  lr_ae: 1e-4 \xff\xfe\n", "not UTF-8"),
 ])
 def test_bad_recipes_are_one_line(tmp_path, capsys, text, needle):

@@ -2,9 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from maskaae_cli.config import Config, OptimConfig, bundled_recipes, load_recipe
+from maskaae_cli.config import Config, bundled_recipes, load_recipe
 from maskaae_cli.errors import UserError
 from maskaae_cli.schedule import MaskSchedule, reference_period
+
+
+def schedule(m: int, max_steps: int, optim: dict | None = None, mask: dict | None = None) -> MaskSchedule:
+    """The schedule of a config with these optim / mask fields, at m and --max-steps."""
+    cfg = Config.from_dict({"optim": optim or {}, "mask": mask or {}, "model": {"m": m},
+                            "train": {"max_steps": max_steps}})
+    return cfg.schedule()
 
 
 @pytest.mark.parametrize(("m", "t"), [(2, 75), (20, 75), (21, 2362), (32, 3600), (88, 9900), (89, 10000),
@@ -35,28 +42,26 @@ def test_mask_rate_drops_with_the_autoencoder_unless_given_its_own_step():
 
 
 def test_budget_mask_rate_drop_is_a_fraction_of_the_run():
-    o = OptimConfig(schedule="budget", lr_drop_fraction=0.3, mask_lr_drop_fraction=0.45)
-    s = o.mask_schedule(32, 12_000)
+    s = schedule(32, 12_000, {"schedule": "budget", "lr_drop_fraction": 0.3}, {"lr_drop_fraction": 0.45})
     assert s.lr_drop_step == 3_600 and s.mask_lr_drop_step == 5_400
-    with_ae = OptimConfig(schedule="budget", mask_lr_drop_fraction=None)
-    assert with_ae.mask_schedule(32, 12_000).mask_lr_drop_step is None
+    assert schedule(32, 12_000, {"schedule": "budget"}, {"lr_drop_fraction": None}).mask_lr_drop_step is None
 
 
 def test_reference_schedule_from_the_reference_recipe():
     from maskaae_cli.config import Config, load_recipe
 
     cfg = Config.from_dict(load_recipe("synthetic-reference"))
-    assert cfg.optim.lr_mask == pytest.approx(5e-4) and cfg.optim.mask_rec_weight == 1000
-    assert cfg.optim.mask_start == 0
-    s = cfg.optim.mask_schedule(m=32, max_steps=cfg.train.max_steps)  # T = 3600
+    assert cfg.mask.lr == pytest.approx(5e-4) and cfg.mask.rec_weight == 1000
+    assert cfg.mask.start == 0 and cfg.model.m == 32
+    s = cfg.schedule()  # T = 3600
     assert s.c_init == pytest.approx(2 / 32)
     assert s.double_every == 4 * 3600 and s.lr_drop_step == 5 * 3600
     assert s.c_max == 2048
 
 
 def test_budget_schedule_holds_then_ramps_to_the_cap_within_its_window():
-    o = OptimConfig(schedule="budget", ramp_start_fraction=0.5, ramp_end_fraction=0.75, lr_drop_fraction=0.8)
-    s = o.mask_schedule(m=32, max_steps=20_000)
+    s = schedule(32, 20_000, {"schedule": "budget", "lr_drop_fraction": 0.8},
+                 {"ramp_start_fraction": 0.5, "ramp_end_fraction": 0.75})
     assert s.reg_weight(0) == s.reg_weight(9_999) == pytest.approx(2 / 32)
     assert s.reg_weight(10_000 + s.double_every) == pytest.approx(4 / 32)
     assert s.reg_weight(15_000) == 2048 and s.reg_weight(14_000) < 2048
@@ -64,17 +69,15 @@ def test_budget_schedule_holds_then_ramps_to_the_cap_within_its_window():
 
 
 def test_budget_schedule_scales_with_the_run_length():
-    o = OptimConfig(schedule="budget")
-    short, long = o.mask_schedule(32, 10_000), o.mask_schedule(32, 40_000)
+    short, long = schedule(32, 10_000, {"schedule": "budget"}), schedule(32, 40_000, {"schedule": "budget"})
     assert long.ramp_start == 4 * short.ramp_start and long.lr_drop_step == 4 * short.lr_drop_step
 
 
 def test_budget_warmup_ends_by_the_ramp_in_short_runs():
-    o = OptimConfig(schedule="budget", mask_start=2000, ramp_start_fraction=0.3)
-    assert o.mask_schedule(32, 12_000).mask_start == 2000  # ramp at 3,600: the warm-up as set
-    assert o.mask_schedule(32, 1_000).mask_start == 300  # ramp at 300: the mask learns from there
-    reference = OptimConfig(schedule="reference", mask_start=2000)
-    assert reference.mask_schedule(32, 1_000).mask_start == 2000
+    mask = {"start": 2000, "ramp_start_fraction": 0.3}
+    assert schedule(32, 12_000, {"schedule": "budget"}, mask).mask_start == 2000  # ramp at 3,600: as set
+    assert schedule(32, 1_000, {"schedule": "budget"}, mask).mask_start == 300  # ramp at 300: learns then
+    assert schedule(32, 1_000, {"schedule": "reference"}, {"start": 2000}).mask_start == 2000
 
 
 ROUNDS = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes"  # the schedule's history
@@ -105,12 +108,13 @@ def test_paper_presets_share_the_reference_block():
             ("cifar10", {"dataset": "cifar10"}, {"m": 64, "arch": "conv"}),
             ("celeba", {"dataset": "celeba", "image_size": 64}, {"m": 64, "arch": "conv"})):
         cfg = Config.from_dict(load_recipe(name)).to_dict()
-        assert cfg["optim"] == mnist["optim"] and cfg["train"] == mnist["train"], name
+        assert cfg["optim"] == mnist["optim"] and cfg["mask"] == mnist["mask"], name
+        assert cfg["train"] == mnist["train"], name
         assert {k: v for k, v in cfg["data"].items() if v != mnist["data"][k]} == data, name
         assert {k: v for k, v in cfg["model"].items() if v != mnist["model"][k]} == model, name
     assert Config.from_dict(load_recipe("celeba")).data.celeba_crop == 140
     assert mnist["optim"]["schedule"] == "reference" and mnist["train"]["max_steps"] == 500_000
-    assert (mnist["model"]["hidden"], mnist["model"]["depth"], mnist["optim"]["lr_mask"]) == (1024, 4, 5e-4)
+    assert (mnist["model"]["hidden"], mnist["model"]["depth"], mnist["mask"]["lr"]) == (1024, 4, 5e-4)
 
 
 def recipe(name: str) -> str:
@@ -136,16 +140,16 @@ def test_the_synthetic_default_is_round_10_and_earlier_rounds_stay_recipes():
     round 5 in the cycle term, its reconstruction weight and the average."""
     assert Config.from_dict(load_recipe("synthetic")).to_dict() == Config().to_dict()
     assert differs(None, "synthetic-early-search") == {}
-    assert differs(None, "synthetic-low-watershed") == {("optim", "mask_start"): (2000, 1500)}
+    assert differs(None, "synthetic-low-watershed") == {("mask", "start"): (2000, 1500)}
     assert differs("synthetic-low-watershed", "synthetic-long-search") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
-        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5), ("optim", "reg_watershed"): (0.5, 0.3)}
+        ("mask", "var_weight"): (100.0, 5.0), ("mask", "cycle_end_fraction"): (0.45, 0.7),
+        ("mask", "cycle_c_ratio"): (0.0, 0.5), ("mask", "watershed"): (0.5, 0.3)}
     assert differs("synthetic-long-search", "synthetic-cycle") == {
-        ("optim", "mask_rec_weight"): (300.0, 450.0), ("optim", "mask_cycle_end_fraction"): (0.3, 0.45),
-        ("optim", "ramp_start_fraction"): (0.3, 0.45), ("optim", "mask_lr_drop_fraction"): (None, 0.45)}
+        ("mask", "rec_weight"): (300.0, 450.0), ("mask", "cycle_end_fraction"): (0.3, 0.45),
+        ("mask", "ramp_start_fraction"): (0.3, 0.45), ("mask", "lr_drop_fraction"): (None, 0.45)}
     assert differs("synthetic-cycle", "synthetic-strong-critic") == {
-        ("optim", "mask_cycle_weight"): (0.0, 0.5), ("optim", "mask_rec_weight"): (150.0, 300.0),
-        ("optim", "mask_cycle_end_fraction"): (0.45, 0.3), ("optim", "ema_decay"): (0.0, 0.999)}
+        ("mask", "cycle_weight"): (0.0, 0.5), ("mask", "rec_weight"): (150.0, 300.0),
+        ("mask", "cycle_end_fraction"): (0.45, 0.3), ("optim", "ema_decay"): (0.0, 0.999)}
 
 
 def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
@@ -154,23 +158,23 @@ def test_the_round_7_and_8_recipes_are_round_6_with_their_changes():
     (synthetic-cycle-follows-c) is the latter with the cycle weight at least c/2, as their comments
     and docs/mask-schedule.md say."""
     assert differs("synthetic-soft-variance", "synthetic-long-search") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "ramp_end_fraction"): (0.7, 0.5)}
+        ("mask", "var_weight"): (100.0, 5.0), ("mask", "ramp_end_fraction"): (0.7, 0.5)}
     assert differs("synthetic-soft-variance-cycle", "synthetic-long-search") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7)}
+        ("mask", "var_weight"): (100.0, 5.0), ("mask", "cycle_end_fraction"): (0.45, 0.7)}
     assert differs("synthetic-cycle-follows-c", "synthetic-long-search") == {
-        ("optim", "var_weight"): (100.0, 5.0), ("optim", "mask_cycle_end_fraction"): (0.45, 0.7),
-        ("optim", "mask_cycle_c_ratio"): (0.0, 0.5)}
+        ("mask", "var_weight"): (100.0, 5.0), ("mask", "cycle_end_fraction"): (0.45, 0.7),
+        ("mask", "cycle_c_ratio"): (0.0, 0.5)}
     assert differs("synthetic-low-watershed", "synthetic-cycle-follows-c") == {
-        ("optim", "reg_watershed"): (0.5, 0.3)}
+        ("mask", "watershed"): (0.5, 0.3)}
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_a_mask_rate_drop_outside_the_run_is_refused(fraction):
-    cfg = Config.from_dict({"optim": {"mask_lr_drop_fraction": fraction}})
-    with pytest.raises(UserError, match="mask_lr_drop_fraction"):
+    cfg = Config.from_dict({"mask": {"lr_drop_fraction": fraction}})
+    with pytest.raises(UserError, match="mask.lr_drop_fraction"):
         cfg.validate()
     for fine in (None, 0.0, 0.45, 1.0):
-        Config.from_dict({"optim": {"mask_lr_drop_fraction": fine}}).validate()
+        Config.from_dict({"mask": {"lr_drop_fraction": fine}}).validate()
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
@@ -183,5 +187,5 @@ def test_an_auto_encoder_rate_drop_outside_the_run_is_refused(fraction):
 
 def test_a_watershed_outside_zero_one_is_refused():
     for bad in (0.0, 1.0, 1.5):
-        with pytest.raises(UserError, match="reg_watershed"):
-            Config.from_dict({"optim": {"reg_watershed": bad}}).validate()
+        with pytest.raises(UserError, match="mask.watershed"):
+            Config.from_dict({"mask": {"watershed": bad}}).validate()

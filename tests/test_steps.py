@@ -67,7 +67,7 @@ def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
     betas = []
     for weight in (0.0, 5.0):
         torch.manual_seed(0)
-        cfg = tiny_config(tmp_path / "run", optim={"mask_cycle_weight": weight})
+        cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": weight})
         model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
         *_, opt_m = model.configure_optimizers()
         before = snapshot(model)
@@ -110,7 +110,7 @@ def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
     o = model.cfg.optim
     f = 1 / o.lr_drop_factor
     assert [g.param_groups[0]["lr"] for g in opts] == pytest.approx(
-        [o.lr_ae * f, o.lr_critic, o.lr_gen, o.lr_mask * f])
+        [o.lr_ae * f, o.lr_critic, o.lr_gen, model.cfg.mask.lr * f])
 
 
 def test_mask_rate_can_drop_after_the_autoencoders(setup):
@@ -122,9 +122,9 @@ def test_mask_rate_can_drop_after_the_autoencoders(setup):
     f = 1 / o.lr_drop_factor
     model._set_learning_rates(drop)
     rates = [opts[0].param_groups[0]["lr"], opts[3].param_groups[0]["lr"]]
-    assert rates == pytest.approx([o.lr_ae * f, o.lr_mask])
+    assert rates == pytest.approx([o.lr_ae * f, model.cfg.mask.lr])
     model._set_learning_rates(drop + 100)
-    assert opts[3].param_groups[0]["lr"] == pytest.approx(o.lr_mask * f)
+    assert opts[3].param_groups[0]["lr"] == pytest.approx(model.cfg.mask.lr * f)
 
 
 def test_mask_warmup_freezes_beta_then_releases_it(setup):
@@ -139,23 +139,22 @@ def test_mask_warmup_freezes_beta_then_releases_it(setup):
     model._set_learning_rates(99)
     assert opts[3].param_groups[0]["lr"] == 0.0 and opts[0].param_groups[0]["lr"] > 0
     model._set_learning_rates(100)
-    expected = model.cfg.optim.lr_mask * model.schedule.lr_factor(100)
+    expected = model.cfg.mask.lr * model.schedule.lr_factor(100)
     assert opts[3].param_groups[0]["lr"] == pytest.approx(expected)
     assert opts[3].param_groups[0]["lr"] > 0
 
 
 def test_bad_cycle_settings_are_refused(tmp_path):
-    for optim in ({"mask_cycle_weight": -1.0}, {"mask_cycle_end_fraction": 1.5},
-                  {"mask_cycle_c_ratio": -1.0}):
-        with pytest.raises(UserError, match="mask_cycle"):
-            tiny_config(tmp_path, optim=optim).validate()
+    for mask in ({"cycle_weight": -1.0}, {"cycle_end_fraction": 1.5}, {"cycle_c_ratio": -1.0}):
+        with pytest.raises(UserError, match="mask.cycle"):
+            tiny_config(tmp_path, mask=mask).validate()
 
 
 def test_cycle_weight_follows_c_when_asked(tmp_path):
-    """With mask_cycle_c_ratio k the cycle term is weighted max(mask_cycle_weight, k c(step)): the
+    """With mask.cycle_c_ratio k the cycle term is weighted max(mask.cycle_weight, k c(step)): the
     fixed weight before c ramps, k c once that is larger, and nothing after the term ends."""
     torch.manual_seed(0)
-    cfg = tiny_config(tmp_path / "run", optim={"mask_cycle_weight": 0.5, "mask_cycle_c_ratio": 2.0})
+    cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": 0.5, "cycle_c_ratio": 2.0})
     model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
     model.schedule = dataclasses.replace(model.schedule, c_init=0.1, ramp_start=10, double_every=1,
                                          c_max=64.0, cycle_end=30)
@@ -171,33 +170,22 @@ def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     """WAE has no mask, so no field of MASK_ONLY_FIELDS (every one changed here, under the budget
     schedule) touches its training: a WAE baseline stays valid when only they change, and a sweep
     folder lets WAE runs join whatever they are."""
-    one = {"model": {"beta_init_max": 5.0, "beta_init_min": 2.3, "active_threshold": 0.1},
-           "optim": {"var_weight": 100.0, "var_sharpness": 10.0, "lr_mask": 5e-3, "mask_rec_weight": 450.0,
-                     "mask_cycle_weight": 0.5,
-                     "mask_cycle_end_fraction": 0.45, "mask_cycle_c_ratio": 0.0, "reg_c_init": None,
-                     "reg_c_max": 2048.0,
-                     "reg_watershed": 0.5, "reg_double_periods": 4.0, "mask_start": 5,
-                     "mask_rec_control": "fixed",
-                     "mask_rec_tolerance": 0.1, "mask_rec_rate": 0.02, "mask_rec_ema": 0.99,
-                     "mask_rec_weight_min": 1.0, "ramp_start_fraction": 0.45, "ramp_end_fraction": 0.7,
-                     "mask_lr_drop_fraction": 0.45, "mask_freeze_fraction": None}}
-    other = {"model": {"beta_init_max": 4.0, "beta_init_min": 0.0, "active_threshold": 0.5},
-             "optim": {"var_weight": 1.0, "var_sharpness": 3.0, "lr_mask": 1e-3, "mask_rec_weight": 150.0,
-                       "mask_cycle_weight": 0.0,
-                       "mask_cycle_end_fraction": 0.3, "mask_cycle_c_ratio": 2.0, "reg_c_init": 0.5,
-                       "reg_c_max": 100.0,
-                       "reg_watershed": 0.2, "reg_double_periods": 2.0, "mask_start": 0,
-                       "mask_rec_control": "constraint",
-                       "mask_rec_tolerance": 0.2, "mask_rec_rate": 0.05, "mask_rec_ema": 0.9,
-                       "mask_rec_weight_min": 2.0, "ramp_start_fraction": 0.3, "ramp_end_fraction": 0.8,
-                       "mask_lr_drop_fraction": None, "mask_freeze_fraction": 0.5}}
+    one = {"mask": {"beta_init_min": 2.3, "beta_init_max": 5.0, "active_threshold": 0.1, "lr": 5e-3,
+                    "var_weight": 100.0, "var_sharpness": 10.0, "rec_weight": 450.0, "cycle_weight": 0.5,
+                    "cycle_end_fraction": 0.45, "cycle_c_ratio": 0.0, "c_init": None, "c_max": 2048.0,
+                    "watershed": 0.5, "c_double_periods": 4.0, "start": 5, "ramp_start_fraction": 0.45,
+                    "ramp_end_fraction": 0.7, "lr_drop_fraction": 0.45, "freeze_fraction": None}}
+    other = {"mask": {"beta_init_min": 0.0, "beta_init_max": 4.0, "active_threshold": 0.5, "lr": 1e-3,
+                      "var_weight": 1.0, "var_sharpness": 3.0, "rec_weight": 150.0, "cycle_weight": 0.0,
+                      "cycle_end_fraction": 0.3, "cycle_c_ratio": 2.0, "c_init": 0.5, "c_max": 100.0,
+                      "watershed": 0.2, "c_double_periods": 2.0, "start": 0, "ramp_start_fraction": 0.3,
+                      "ramp_end_fraction": 0.8, "lr_drop_fraction": None, "freeze_fraction": 0.5}}
     assert {k: tuple(v) for k, v in one.items()} == MASK_ONLY_FIELDS
     assert all(one[s][k] != other[s][k] for s in one for k in one[s])
     wae = {"model": "wae"}
     budget = {"schedule": "budget", "lr_drop_fraction": 0.3}
-    a = train(tiny_config(tmp_path / "one", model={**one["model"], **wae}, optim={**one["optim"], **budget}))
-    b = train(tiny_config(tmp_path / "other", model={**other["model"], **wae},
-                          optim={**other["optim"], **budget}))
+    a = train(tiny_config(tmp_path / "one", model=wae, optim=budget, mask=one["mask"]))
+    b = train(tiny_config(tmp_path / "other", model=wae, optim=budget, mask=other["mask"]))
     for (name, p), q in zip(load_model(tmp_path / "one").named_parameters(),
                             load_model(tmp_path / "other").parameters(), strict=True):
         assert torch.equal(p, q), name

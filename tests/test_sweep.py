@@ -237,8 +237,8 @@ def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them
     """WAE trains the same whatever the mask's settings (tests/test_steps.py), so WAE runs may join
     a folder made under other ones; MaskAAE runs must repeat those of the folder's MaskAAE runs."""
     out, r6, r3 = tmp_path / "sw", tmp_path / "r6.yaml", tmp_path / "r3.yaml"
-    r6.write_text("optim:\n  mask_rec_weight: 450\n  mask_cycle_end_fraction: 0.45\n")
-    r3.write_text("optim:\n  mask_rec_weight: 150\n  mask_cycle_end_fraction: 0.3\n")
+    r6.write_text("mask:\n  rec_weight: 450\n  cycle_end_fraction: 0.45\n")
+    r3.write_text("optim:\n  mask_rec_weight: 150\n  mask_cycle_end_fraction: 0.3\n")  # old names load
 
     def add(models: str, seeds: str, recipe: Path, **train) -> list[str]:
         trainer = FakeTrainer()
@@ -249,7 +249,7 @@ def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them
     assert add("wae", "0", r6) == ["wae-m2-s0"]
     assert add("wae", "1", r3) == ["wae-m2-s1"]
     assert add("maae", "0", r3) == ["maae-m2-s0"]  # the first MaskAAE runs set the folder's mask
-    with pytest.raises(UserError, match=r"optim.mask_cycle_end_fraction: 0.3 there, 0.45 here"):
+    with pytest.raises(UserError, match=r"mask.cycle_end_fraction: 0.3 there, 0.45 here"):
         add("maae", "1", r6)
     assert add("wae", "2", r6) == ["wae-m2-s2"]  # a WAE run still joins ...
     assert add("maae", "1", r3) == ["maae-m2-s1"]  # ... and the folder keeps the MaskAAE settings

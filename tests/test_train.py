@@ -113,9 +113,9 @@ def test_bad_options_give_one_clear_line(tmp_path):
 
 def test_bad_recipe_field_names_the_field(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("optim:\n  lr_mask: fast\n")
+    recipe.write_text("mask:\n  lr: fast\n")
     code, _, err = run_cli(["train", "--recipe", recipe, "--out", tmp_path / "x"], capsys)
-    assert code == 2 and "optim.lr_mask must be a number, got 'fast'" in err
+    assert code == 2 and "mask.lr must be a number, got 'fast'" in err
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from maskaae_cli.config import MASK_ONLY_FIELDS
+from maskaae_cli.config import MASK_ONLY_FIELDS, translate_legacy
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.results import read_json, write_atomic
@@ -71,6 +71,8 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
         holds_maae = any(r.model == "maae" for r in known)
         masked = holds_maae and any(r.model == "maae" for r in runs)
         old_ident = old.get("identity") or {}
+        if isinstance(old_ident.get("config"), dict):  # a folder made before the mask: section existed
+            old_ident = {**old_ident, "config": translate_legacy(old_ident["config"], str(path))}
         diff = (_first_difference(old_ident, ident) if masked
                 else _first_difference(without_mask_fields(old_ident), without_mask_fields(ident)))
         if diff:
