@@ -60,9 +60,10 @@ def test_run_folder_shows_the_masks_count_beside_the_estimates(trained_run, caps
     assert rec["run"]["active_dims"] == summary["active_dims"] and rec["run"]["m"] == 6
     assert rec["n_true"] == 2 and rec["features"] == 16  # the run's own data, not the defaults
     assert [e["k"] for e in rec["estimates"]] == [5, 10, None]
-    code, out, err = run_cli(capsys, "dims", trained_run, "-n", 300, "--k", "5", "--threads", 1)
+    code, out, err = run_cli(capsys, "dims", trained_run, "--k", "5", "--threads", 1)
     assert code == 0, err
     assert "MLE" in out and "TwoNN" in out and f"{summary['active_dims']} of 6 active" in out
+    assert "512 samples" in out  # without -n: 10,000, or the whole split when it is smaller
 
 
 @pytest.mark.parametrize(("args", "needles"), [

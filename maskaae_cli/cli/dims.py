@@ -21,6 +21,7 @@ from maskaae_cli.errors import UserError
 
 console = Console()
 
+DEFAULT_N = 10_000
 # the train options that shape the data, passed through with their own help
 DATA_OPTIONS = ("n_true", "data_dim", "data_dir", "download", "image_size", "celeba_crop")
 DATA_PANEL = "Data options (as 'maskaae train' takes them; not with a run folder)"
@@ -44,8 +45,9 @@ def dims(
                     "mnist, idx:PATH, folder:PATH, ...) or a run folder of 'maskaae train' (its dataset, "
                     "and its mask's active dimensions beside the estimates; the data options do not apply).",
                     show_default=False)],
-    n: Annotated[int, typer.Option("-n", "--n", min=3, help="Samples of the training split to "
-                 "estimate on, drawn without replacement (fixed by --seed).")] = 10_000,
+    n: Annotated[Optional[int], typer.Option("-n", "--n", min=3, show_default=False, help="Samples of "
+                 "the training split to estimate on, drawn without replacement (fixed by --seed). "
+                 f"(default: {DEFAULT_N:,}, or the whole split when it is smaller)")] = None,
     k: Annotated[str, typer.Option("--k", help="Neighbour counts for the MLE estimator, comma-"
                  "separated; each must be at least 2 and smaller than -n.")] = "5,10,20",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (each estimate, n, the "
@@ -67,7 +69,7 @@ def dims(
     from maskaae_cli import intrinsic_dim  # noqa: PLC0415
 
     ks = intrinsic_dim.parse_ks(k)
-    if max(ks) >= n:
+    if n is not None and max(ks) >= n:
         raise UserError(f"--k {max(ks)} with -n {n}: every k must be smaller than n")
     data_cfg, run = _resolve(data, data_options)
     with _thread_limit(threads):
@@ -76,6 +78,8 @@ def dims(
         dm = MaskAAEDataModule(data_cfg)
         dm.setup()
         assert dm.train_data is not None
+        if n is None:
+            n = min(DEFAULT_N, len(dm.train_data))
         intrinsic_dim.check_sizes(n, ks, len(dm.train_data))
         train = dm.train_data.numpy()
         x = intrinsic_dim.subsample(train, n, seed)
