@@ -17,6 +17,7 @@ DPI = 100
 PAD = 2  # pixels between the images of the grid
 MIN_CELL = 48  # small images (MNIST's 28 px) are drawn at a whole multiple of their size, at least this
 ACTIVE_COLOUR, INACTIVE_COLOUR = "black", "tab:red"
+CHAR_PX = 7.5  # width of a title character at 9 pt and 100 dpi, with room to spare
 
 
 def _to_array(fig: plt.Figure) -> np.ndarray:
@@ -31,9 +32,10 @@ def _row_label(tr: Traversal, j: int) -> str:
 
 
 def _title(tr: Traversal) -> str:
+    """Two lines: what the base is, and how many dimensions are swept and active."""
     active = int(tr.active.sum())
-    return (f"latent traversal, base {tr.base_label}: {len(tr.dims)} dimensions swept; {active} of "
-            f"{len(tr.alpha)} active (\u03b1 \u2265 {tr.threshold:g})")
+    return (f"latent traversal, base {tr.base_label}\n{len(tr.dims)} dimensions swept, {active} of "
+            f"{len(tr.alpha)} active (\u03b1 \u2265 {tr.threshold:g}; red: inactive)")
 
 
 def image_grid(tr: Traversal) -> np.ndarray:
@@ -45,8 +47,10 @@ def image_grid(tr: Traversal) -> np.ndarray:
     grid = make_grid(images, nrow=steps, padding=PAD, pad_value=0.5).permute(1, 2, 0).numpy()
     scale = max(1, -(-MIN_CELL // max(height, width)))
     grid_w, grid_h = grid.shape[1] * scale, grid.shape[0] * scale
-    left, right, top, bottom = 120, 16, 44, 46
-    total_w, total_h = max(grid_w + left + right, 560), grid_h + top + bottom
+    left, right, top, bottom = 120, 16, 58, 46
+    title = _title(tr)
+    min_w = int(CHAR_PX * max(len(line) for line in title.splitlines())) + 40
+    total_w, total_h = max(grid_w + left + right, min_w), grid_h + top + bottom
     fig = plt.figure(figsize=(total_w / DPI, total_h / DPI), dpi=DPI)
     ax = fig.add_axes((left / total_w, bottom / total_h, grid_w / total_w, grid_h / total_h))
     ax.imshow(grid, interpolation="nearest")
@@ -61,7 +65,7 @@ def image_grid(tr: Traversal) -> np.ndarray:
     ax.set_xlabel("value of the swept prior coordinate p_j (the others held at the base)", fontsize=8)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    fig.suptitle(_title(tr), fontsize=9, y=1 - 12 / total_h, va="top")
+    fig.suptitle(title, fontsize=9, y=1 - 10 / total_h, va="top")
     return _to_array(fig)
 
 

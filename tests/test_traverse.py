@@ -74,9 +74,10 @@ def test_closed_dimension_changes_nothing_and_open_ones_do(image_ckpt, tmp_path,
     assert code == 0, err
     arrays = npz(tmp_path / "t.npz")
     rows = dict(zip(arrays["dims"].tolist(), range(4), strict=True))
-    closed = arrays["images"][rows[1]]
-    np.testing.assert_array_equal(closed, np.broadcast_to(arrays["base_output"], closed.shape))
-    assert arrays["change_rms"][rows[1]] == 0
+    closed = arrays["images"][rows[1]]  # equal up to float rounding (a batch's rows may differ by ~1e-13)
+    base = np.broadcast_to(arrays["base_output"], closed.shape)
+    np.testing.assert_allclose(closed, base, rtol=0, atol=1e-6)
+    assert arrays["change_rms"][rows[1]] < 1e-6
     assert all(arrays["change_rms"][rows[j]] > 1e-4 for j in (0, 2, 3))
 
 
@@ -134,7 +135,7 @@ def test_vector_traversal_decodes_with_the_moving_average(trained_run, tmp_path,
     rms = {}
     for r in rows:
         rms.setdefault(int(r["dim"]), []).append(float(r["change_rms"]))
-    assert rms[closed] == [0.0] * 9
+    assert max(rms[closed]) < 1e-6
     assert all(max(v) > 1e-3 for k, v in rms.items() if k != closed)
     assert [int(r["active"]) for r in rows if int(r["dim"]) == closed] == [0] * 9
     with Image.open(out) as img:
@@ -191,4 +192,4 @@ def test_no_active_dimension_asks_for_another_choice(tmp_path, capsys):
     assert not (tmp_path / "t.png").exists()
     code, _, err = run_cli(capsys, "traverse", ckpt, "--out", tmp_path / "t.png", "--dims", "all")
     assert code == 0, err
-    assert not npz(tmp_path / "t.npz")["change_rms"].any()  # every dimension closed: nothing moves
+    assert npz(tmp_path / "t.npz")["change_rms"].max() < 1e-6  # every dimension closed: nothing moves
