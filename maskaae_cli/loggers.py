@@ -138,7 +138,7 @@ def write_logger_record(run_dir: Path, cfg: Config, wandb_id: str | None) -> Non
 class DashboardLogging(L.Callback):
     """Per-dimension curves ``alpha/00``.. (one W&B / TensorBoard section), every learning rate,
     and every ``image_every`` iterations a mask heatmap (dimensions x iterations) and, for
-    image data, a grid of samples."""
+    image data, a grid of samples and the latent traversal of the active dimensions."""
 
     def __init__(self, log_every: int, image_every: int, history: Any) -> None:
         self.log_every = log_every
@@ -175,6 +175,8 @@ class DashboardLogging(L.Callback):
                                                         np.stack(self.history.alphas))
         if module.is_image:
             images["samples"] = sample_grid(module)
+            if bool(module.mask.active_mask().any()):
+                images["traverse"] = traversal_grid(module)
         for logger in trainer.loggers:
             for key, image in images.items():
                 log_image(logger, key, image, step)
@@ -192,6 +194,18 @@ def sample_grid(module: MaskAAE, n: int = 64) -> np.ndarray:
     module.train(was_training)
     grid = make_grid(images, nrow=int(np.ceil(np.sqrt(n))), padding=2)
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def traversal_grid(module: MaskAAE) -> np.ndarray:
+    """The labelled latent traversal of the active dimensions ('maskaae traverse' with its defaults:
+    base zero, 9 values from -3 to 3), as an HxWx3 uint8 array."""
+    from maskaae_cli import traverse  # noqa: PLC0415
+    from maskaae_cli.traverse_plot import image_grid  # noqa: PLC0415
+
+    alpha, active = module.mask.alpha.detach().cpu(), module.mask.active_mask().cpu()
+    dims = traverse.choose_dims("active", alpha, active)
+    values = traverse.sweep_values(traverse.DEFAULT_STEPS, traverse.DEFAULT_RANGE)
+    return image_grid(traverse.traverse(module, dims, values, traverse.base_code(module, "zero", 0), "zero"))
 
 
 def log_image(logger: Logger, key: str, image: np.ndarray, step: int) -> None:

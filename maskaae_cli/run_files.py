@@ -18,11 +18,15 @@ MASK_PLOT = "mask_trajectory.png"
 SUMMARY = "summary.json"  # written only by a run that finished
 FID_RECORD = "fid.json"  # `maskaae fid RUN --json`, kept by sweep-m for image runs
 LOCK = "run.lock"  # the process that trains in the folder
+TRAVERSE_PICTURE = "traverse.png"  # `maskaae traverse RUN`: an image grid, or a vector model's change plot
+TRAVERSE_TENSORS = "traverse.npz"  # its raw tensors
+TRAVERSE_CHANGES = "traverse.csv"  # vectors: the change of the decoded vector per dimension and value
 TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
 
 RUN_FILES = frozenset({FINAL_CHECKPOINT, CONFIG, RUN_RECORD, METRICS, HPARAMS, LOGGER_RECORD, MASK_HISTORY,
-                       MASK_PLOT, SUMMARY, FID_RECORD, LOCK})
+                       MASK_PLOT, SUMMARY, FID_RECORD, LOCK, TRAVERSE_PICTURE, TRAVERSE_TENSORS,
+                       TRAVERSE_CHANGES})
 RUN_DIRS = frozenset({CHECKPOINT_DIR, TENSORBOARD_DIR, WANDB_DIR})
 # copies a resumed run keeps of a finished run's files (model.iter1000.ckpt), and temporary files
 _KEPT_COPY = re.compile(r"^(model\.iter\d+\.ckpt|summary\.iter\d+\.json)$")

@@ -73,7 +73,7 @@ def test_metrics_csv_is_continued_from_the_resumed_step(tmp_path):
         ("4", "1.0", "", ""), ("9", "0.9", "", ""), ("9", "", "0.5", ""), ("10", "0.7", "", "0.1")]
 
 
-def test_image_runs_log_a_sample_grid(tmp_path):
+def test_image_runs_log_a_sample_grid_and_the_traversal(tmp_path):
     from image_fixtures import write_idx_set
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -84,6 +84,10 @@ def test_image_runs_log_a_sample_grid(tmp_path):
     train(cfg)
     events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
-    assert sorted(events.Tags()["images"]) == ["mask/heatmap", "samples"]
+    assert sorted(events.Tags()["images"]) == ["mask/heatmap", "samples", "traverse"]
     grid = events.Images("samples")[-1]
     assert grid.step == 9 and grid.width > 28 * 8 and grid.height > 28 * 8  # 64 samples, 8 x 8
+    active = json.loads((out / "summary.json").read_text())["active_dims"]
+    traversal = events.Images("traverse")[-1]  # one row per active dimension, 9 columns, 28 px drawn at 56
+    assert [e.step for e in events.Images("traverse")] == [4, 9]
+    assert traversal.width >= 9 * 56 and active * 56 <= traversal.height < (active + 3) * 60

@@ -42,15 +42,20 @@ def inspect(
     all_fields: Annotated[bool, typer.Option("--all", help="List every config field, not only "
                           "those that differ from the defaults.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (checkpoint, steps, "
-                       "alpha, active dimensions, config) instead of tables.")] = False,
+                       "alpha, active dimensions, the traversal's files, config) instead of "
+                       "tables.")] = False,
 ) -> None:
     """Show a checkpoint's config, training steps, every mask value alpha_j and the active dims.
+
+    When the run folder holds a latent traversal ('maskaae traverse RUN'), its files are named too.
 
     Example: maskaae inspect runs/syn8
     """
     from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
+    from maskaae_cli.traverse_io import existing_outputs  # noqa: PLC0415
 
     model = load_model(checkpoint)
+    traversal = existing_outputs(checkpoint)
     path = resolve_checkpoint(checkpoint)
     alpha = model.mask.alpha.detach().cpu()
     active = model.mask.active_mask().cpu()
@@ -63,6 +68,7 @@ def inspect(
             "is_image": model.is_image, "m": model.latent_dim, "active_dims": int(active.sum()),
             "active_threshold": threshold, "active": [int(j) for j in active.nonzero().flatten()],
             "alpha": [float(a) for a in alpha],
+            "traversal": [str(p) for p in traversal],
             "config": model.cfg.to_dict(),
             "config_non_default": {f"{s}.{k}": v for s, k, v, d in rows if v != d},
         }
@@ -90,5 +96,7 @@ def inspect(
     head = Text.assemble(("checkpoint ", "dim"), str(path), ("   steps ", "dim"), str(model.step_count),
                          ("   model ", "dim"), model.cfg.model.model, ("   data ", "dim"),
                          f"{model.cfg.data.dataset} {tuple(model.data_shape)}")
-    console.print(Group(head, cfg_table, mask_table,
-                        Text.assemble(("active dimensions: ", "bold"), active_list)))
+    lines = [Text.assemble(("active dimensions: ", "bold"), active_list)]
+    if traversal:
+        lines.append(Text.assemble(("latent traversal: ", "bold"), ", ".join(str(p) for p in traversal)))
+    console.print(Group(head, cfg_table, mask_table, *lines))
