@@ -86,8 +86,8 @@ def subsample(data: np.ndarray, n: int, seed: int) -> np.ndarray:
 def estimate(x: np.ndarray, ks: Sequence[int], progress: Callable[[int], None] | None = None) -> Estimates:
     """MLE at each k and TwoNN on the rows of ``x`` (n, D). ``progress`` is told of each finished step
     (the neighbour search, then each estimator: ``len(ks) + 2`` in all)."""
-    import skdim  # noqa: PLC0415  (numba and scikit-learn: seconds to import)
-    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
+    import skdim  # (numba and scikit-learn: seconds to import)
+    from sklearn.neighbors import NearestNeighbors
 
     n = len(x)
     unique = np.unique(x, axis=0)

@@ -167,7 +167,7 @@ class DashboardLogging(L.Callback):
             self.log_images(trainer, module, step - 1)  # Lightning's logging step: the 0-based batch
 
     def log_images(self, trainer: L.Trainer, module: MaskAAE, step: int) -> None:
-        from maskaae_cli.plots import mask_heatmap_image  # noqa: PLC0415
+        from maskaae_cli.plots import mask_heatmap_image
 
         images: dict[str, np.ndarray] = {}
         if len(self.history.steps) > 1:
@@ -185,7 +185,7 @@ class DashboardLogging(L.Callback):
 @torch.no_grad()
 def sample_grid(module: MaskAAE, n: int = 64) -> np.ndarray:
     """An HxWx3 uint8 grid of ``n`` samples (the same prior draws every time)."""
-    from torchvision.utils import make_grid  # noqa: PLC0415
+    from torchvision.utils import make_grid
 
     was_training = module.training
     module.eval()
@@ -199,8 +199,8 @@ def sample_grid(module: MaskAAE, n: int = 64) -> np.ndarray:
 def traversal_grid(module: MaskAAE) -> np.ndarray:
     """The labelled latent traversal of the active dimensions ('maskaae traverse' with its defaults:
     base zero, 9 values from -3 to 3), as an HxWx3 uint8 array."""
-    from maskaae_cli import traverse  # noqa: PLC0415
-    from maskaae_cli.traverse_plot import image_grid  # noqa: PLC0415
+    from maskaae_cli import traverse
+    from maskaae_cli.traverse_plot import image_grid
 
     alpha, active = module.mask.alpha.detach().cpu(), module.mask.active_mask().cpu()
     dims = traverse.choose_dims("active", alpha, active)

@@ -122,6 +122,6 @@ def prepare_resumed_run_dir(point: ResumePoint) -> None:
 
 def resume_command(run_dir: Path) -> str:
     """The command that continues ``run_dir``."""
-    import shlex  # noqa: PLC0415
+    import shlex
 
     return f"maskaae train --resume {shlex.quote(str(run_dir))}"

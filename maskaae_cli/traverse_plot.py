@@ -40,7 +40,7 @@ def _title(tr: Traversal) -> str:
 
 def image_grid(tr: Traversal) -> np.ndarray:
     """One row per swept dimension (labelled j and alpha_j; red: inactive), one column per value."""
-    from torchvision.utils import make_grid  # noqa: PLC0415
+    from torchvision.utils import make_grid
 
     rows, steps, channels, height, width = tr.outputs.shape
     images = tr.outputs.reshape(rows * steps, channels, height, width).clamp(0, 1)
@@ -101,7 +101,7 @@ def picture(tr: Traversal, is_image: bool) -> np.ndarray:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """An HxWx3 uint8 array as PNG bytes (no time stamp: the same array gives the same file)."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="png")

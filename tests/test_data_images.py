@@ -123,7 +123,7 @@ def test_cifar10_pickle_batches(tmp_path):
     train, val, test = load_image_splits(cfg_for("cifar10", tmp_path))
     assert (len(train), len(val), len(test)) == (45, 5, 8)
     assert train.shape[1:] == (3, 32, 32) and train.dtype == torch.uint8
-    import pickle  # noqa: PLC0415
+    import pickle
 
     with (folder / "test_batch").open("rb") as f:
         written = pickle.load(f)["data"]  # our own fixture file
@@ -155,7 +155,7 @@ def test_celeba_official_partition_and_centre_crop(tmp_path):
 
 
 def test_celeba_zip_without_partition(tmp_path):
-    import zipfile  # noqa: PLC0415
+    import zipfile
 
     src = write_celeba(tmp_path / "src", n=10, partition=False) / "img_align_celeba"
     with zipfile.ZipFile(tmp_path / "img_align_celeba.zip", "w") as zf:
@@ -195,7 +195,7 @@ def test_grey_folder_stays_grey(tmp_path):
 # ---------------------------------------------------------------------------- conv nets
 @pytest.mark.parametrize("shape", [(3, 32, 32), (3, 64, 64), (1, 32, 32)])
 def test_conv_nets_shapes(shape):
-    from maskaae_cli.nets.conv import build_conv_nets  # noqa: PLC0415
+    from maskaae_cli.nets.conv import build_conv_nets
 
     enc, dec = build_conv_nets(shape, 7, 8)
     x = torch.rand(5, *shape)
@@ -206,7 +206,7 @@ def test_conv_nets_shapes(shape):
 
 
 def test_conv_nets_refuse_other_sizes():
-    from maskaae_cli.nets.conv import build_conv_nets  # noqa: PLC0415
+    from maskaae_cli.nets.conv import build_conv_nets
 
     with pytest.raises(UserError, match="32x32 or 64x64"):
         build_conv_nets((1, 28, 28), 4, 8)
@@ -329,7 +329,7 @@ def test_real_process_error_has_no_traceback(tmp_path):
 
 def test_benchmark_quick_path(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import mnist_mask  # noqa: PLC0415
+    import mnist_mask
 
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(digits(50, 5))))
     args = argparse.Namespace(steps=2, m=[4], recipe="mnist-cpu", data=tmp_path, threads=1,

@@ -232,7 +232,7 @@ def test_missing_inception_weights_simulated_network_error(image_ckpt, capsys, t
 # --------------------------------------------------- Inception wiring (random weights)
 def random_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state dict of the right shapes (randomly initialised): the real weights cannot be fetched here."""
-    import torch_fidelity.feature_extractor_inceptionv3 as fe  # noqa: PLC0415
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
 
     with monkeypatch.context() as m:
         m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
@@ -262,7 +262,7 @@ def test_inception_weights_from_the_hub_cache_are_used(image_ckpt, capsys, tmp_p
 
 
 def test_inception_weights_file_holding_code_is_refused(image_ckpt, capsys, tmp_path):
-    from test_checkpoint_safety import Payload  # noqa: PLC0415
+    from test_checkpoint_safety import Payload
 
     bad = tmp_path / "weights.pth"
     torch.save({"w": Payload(tmp_path / "code-was-run")}, bad)

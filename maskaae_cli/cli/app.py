@@ -25,7 +25,7 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from maskaae_cli.cli import dims, fid, inspect, sample, sweep, train, traverse  # noqa: F401, PLC0415
+    from maskaae_cli.cli import dims, fid, inspect, sample, sweep, train, traverse  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,7 +41,7 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
 
 def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:
     """The model's dataset (as its config names it), split ``test`` or ``train``."""
-    from maskaae_cli.data import MaskAAEDataModule  # noqa: PLC0415
+    from maskaae_cli.data import MaskAAEDataModule
 
     if split not in ("test", "train"):
         raise UserError(f"unknown split {split!r}: use test or train")

@@ -66,14 +66,14 @@ def dims(
 
     Example: maskaae dims synthetic --n-true 8 -n 5000, or maskaae dims runs/mnist
     """
-    from maskaae_cli import intrinsic_dim  # noqa: PLC0415
+    from maskaae_cli import intrinsic_dim
 
     ks = intrinsic_dim.parse_ks(k)
     if n is not None and max(ks) >= n:
         raise UserError(f"--k {max(ks)} with -n {n}: every k must be smaller than n")
     data_cfg, run = _resolve(data, data_options)
     with _thread_limit(threads):
-        from maskaae_cli.data import MaskAAEDataModule  # noqa: PLC0415
+        from maskaae_cli.data import MaskAAEDataModule
 
         dm = MaskAAEDataModule(data_cfg)
         dm.setup()
@@ -100,7 +100,7 @@ def dims(
 
 def _resolve(data: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
     """(the data config, the run's mask record or None) for DATA and the data options."""
-    from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD  # noqa: PLC0415
+    from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD
 
     path = Path(data).expanduser()
     given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
@@ -111,7 +111,7 @@ def _resolve(data: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any] | 
         if given:
             raise UserError(f"{', '.join(given)} cannot be used with a run folder: it keeps the data it "
                             "was trained on")
-        from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
+        from maskaae_cli.checkpoint import load_model, resolve_checkpoint
 
         model = load_model(path)
         run = {"path": str(path), "checkpoint": str(resolve_checkpoint(path)), "model": model.cfg.model.model,
@@ -119,7 +119,9 @@ def _resolve(data: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any] | 
                "active_dims": model.mask.active_dims() if model.uses_mask else None,
                "active_threshold": model.mask.active_threshold}
         return model.cfg.data, run
-    cfg = train_cli.build_config(None, train_cli.config_overrides({"dataset": data, **options}))
+    from maskaae_cli.presets import build_config, config_overrides
+
+    cfg, _ = build_config(None, config_overrides({"dataset": data, **options}))
     return cfg.data, None
 
 
@@ -129,8 +131,8 @@ def _thread_limit(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    import torch  # noqa: PLC0415
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):

@@ -58,12 +58,12 @@ def fid(
     Example: maskaae fid runs/mnist --json
     """
     from maskaae_cli.atomic_io import json_text
-    from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
-    from maskaae_cli.devices import resolve_device  # noqa: PLC0415
-    from maskaae_cli.metrics import fid as fid_metrics  # noqa: PLC0415
-    from maskaae_cli.metrics import stats_cache  # noqa: PLC0415
-    from maskaae_cli.metrics.features import INCEPTION, build_feature_space  # noqa: PLC0415
-    from maskaae_cli.sampling import sample_batches  # noqa: PLC0415
+    from maskaae_cli.checkpoint import load_model, resolve_checkpoint
+    from maskaae_cli.devices import resolve_device
+    from maskaae_cli.metrics import fid as fid_metrics
+    from maskaae_cli.metrics import stats_cache
+    from maskaae_cli.metrics.features import INCEPTION, build_feature_space
+    from maskaae_cli.sampling import sample_batches
 
     if against not in ("test", "train"):
         raise UserError(f"--against {against!r}: use test or train")

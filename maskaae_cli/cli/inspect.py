@@ -51,8 +51,8 @@ def inspect(
 
     Example: maskaae inspect runs/syn8
     """
-    from maskaae_cli.checkpoint import load_model, resolve_checkpoint  # noqa: PLC0415
-    from maskaae_cli.traverse_io import existing_outputs  # noqa: PLC0415
+    from maskaae_cli.checkpoint import load_model, resolve_checkpoint
+    from maskaae_cli.traverse_io import existing_outputs
 
     model = load_model(checkpoint)
     traversal = existing_outputs(checkpoint)

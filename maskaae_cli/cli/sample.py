@@ -47,10 +47,10 @@ def sample(
 
     Example: maskaae sample runs/mnist -n 100 --out samples.png
     """
-    from maskaae_cli import sample_io, sampling  # noqa: PLC0415  (heavy imports)
-    from maskaae_cli.checkpoint import load_model  # noqa: PLC0415
+    from maskaae_cli import sample_io, sampling  # (heavy imports)
+    from maskaae_cli.checkpoint import load_model
     from maskaae_cli.data.loading import as_float
-    from maskaae_cli.devices import resolve_device  # noqa: PLC0415
+    from maskaae_cli.devices import resolve_device
 
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)

@@ -128,9 +128,9 @@ def train(
     maskaae train --resume RUN.
     """
     options = {**locals(), "overwrite": overwrite or None, "compile_nets": compile_nets or None}
-    from maskaae_cli.resume import find_resume_point, resume_command, resume_config  # noqa: PLC0415
-    from maskaae_cli.signals import TrainingInterrupted  # noqa: PLC0415
-    from maskaae_cli.training import train as run_training  # noqa: PLC0415  (heavy imports)
+    from maskaae_cli.resume import find_resume_point, resume_command, resume_config
+    from maskaae_cli.signals import TrainingInterrupted
+    from maskaae_cli.training import train as run_training  # (heavy imports)
 
     point, line = None, None
     if resume is not None:
@@ -160,7 +160,7 @@ def train(
 
 
 def _is_rank_zero() -> bool:
-    from lightning.fabric.utilities.rank_zero import rank_zero_only  # noqa: PLC0415
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     return getattr(rank_zero_only, "rank", 0) == 0
 

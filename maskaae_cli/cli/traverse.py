@@ -50,11 +50,11 @@ def traverse(
 
     Example: maskaae traverse runs/mnist --out traverse.png
     """
-    from maskaae_cli import traverse as trv  # noqa: PLC0415  (heavy imports)
-    from maskaae_cli import traverse_io  # noqa: PLC0415
-    from maskaae_cli.checkpoint import load_model  # noqa: PLC0415
-    from maskaae_cli.devices import resolve_device  # noqa: PLC0415
-    from maskaae_cli.traverse_plot import picture, png_bytes  # noqa: PLC0415
+    from maskaae_cli import traverse as trv  # (heavy imports)
+    from maskaae_cli import traverse_io
+    from maskaae_cli.checkpoint import load_model
+    from maskaae_cli.devices import resolve_device
+    from maskaae_cli.traverse_plot import picture, png_bytes
 
     base_choice = trv.parse_base(base)
     values = trv.sweep_values(steps, value_range)

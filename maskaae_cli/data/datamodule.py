@@ -53,7 +53,7 @@ class MaskAAEDataModule(L.LightningDataModule):
             self.train_data, self.val_data, self.test_data = synthetic_splits(
                 c.n_true, c.data_dim, c.data_hidden, c.data_seed, (c.n_train, c.n_val, c.n_test))
             return
-        from maskaae_cli.data.images import load_image_splits  # noqa: PLC0415
+        from maskaae_cli.data.images import load_image_splits
 
         self.train_data, self.val_data, self.test_data = load_image_splits(c)
 

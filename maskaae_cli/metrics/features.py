@@ -68,7 +68,7 @@ class FidelityFeatures:
 
 # ----------------------------------------------------------------- Inception-v3
 def inception_url() -> str:
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3  # noqa: PLC0415
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     return URL_INCEPTION_V3
 
@@ -101,7 +101,7 @@ def ensure_inception_weights(weights: Path | None = None) -> Path:
 
 def inception_features(device: torch.device | str = "cpu", weights: Path | None = None) -> FidelityFeatures:
     """torch-fidelity's TF-Inception port ('inception-v3-compat'), pool3 layer '2048'."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # noqa: PLC0415
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     path = ensure_inception_weights(weights)
     try:  # refuse anything but tensors before torch-fidelity unpickles the file itself

@@ -147,7 +147,7 @@ def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = Fals
             "features are needed for KID / precision-recall"
         f_fake, f_real = fake.features.float(), real.features.float()
     if kid:
-        from torch_fidelity.metric_kid import (  # noqa: PLC0415
+        from torch_fidelity.metric_kid import (
             KEY_METRIC_KID_MEAN,
             KEY_METRIC_KID_STD,
             kid_features_to_metric,
@@ -157,7 +157,7 @@ def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = Fals
         out = kid_features_to_metric(f_fake, f_real, kid_subset_size=size, verbose=False)
         result.kid, result.kid_std = out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
     if prc:
-        from torch_fidelity.metric_prc import prc_features_to_metric  # noqa: PLC0415
+        from torch_fidelity.metric_prc import prc_features_to_metric
 
         if min(len(f_fake), len(f_real)) < 5:
             raise UserError("precision / recall need at least 5 generated and 5 real samples")

@@ -27,7 +27,7 @@ def build_nets(cfg: ModelConfig, data_shape: tuple[int, ...],
         return (MLPEncoder(data_shape, cfg.m, cfg.hidden, cfg.depth),
                 MLPDecoder(data_shape, cfg.m, cfg.hidden, cfg.depth, sigmoid=is_image),
                 critic)
-    from maskaae_cli.nets.conv import build_conv_nets  # noqa: PLC0415
+    from maskaae_cli.nets.conv import build_conv_nets
 
     encoder, decoder = build_conv_nets(data_shape, cfg.m, cfg.conv_channels)
     return encoder, decoder, critic

@@ -62,7 +62,7 @@ def cpu_count() -> int:
 
 def visible_gpus() -> list[str]:
     """The GPU ids a child may be given through CUDA_VISIBLE_DEVICES ([] without CUDA)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     count = torch.cuda.device_count()
     if count == 0:
