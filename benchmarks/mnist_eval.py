@@ -8,7 +8,7 @@ against the second (the folder's test split). It then trains a small CNN digit c
 8,000 labelled training images and saves its 128-unit penultimate layer as a TorchScript feature
 extractor for ``maskaae fid --features FILE`` and ``maskaae train --eval-features FILE``.
 
-    python benchmarks/mnist_eval.py --data ../shared/data/mnist-test --out runs/mnist-eval
+    python benchmarks/mnist_eval.py --data PATH/TO/mnist-test --out runs/mnist-eval
 """
 
 from __future__ import annotations

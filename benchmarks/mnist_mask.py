@@ -98,7 +98,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="override the recipe's max_steps (quick checks)")
     p.add_argument("--m", type=int, nargs="+", default=[32, 64], help="latent sizes to start from")
     p.add_argument("--recipe", default="mnist-cpu")
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist-test",
+    p.add_argument("--data", type=Path, required=True,
                    help="folder with t10k-images-idx3-ubyte.gz (or any one IDX image file)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
