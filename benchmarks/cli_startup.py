@@ -57,6 +57,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--out", type=Path, help="results file (JSON); an existing one gains this label's entry")
     args = p.parse_args()
+    if not (args.source / "maskaae_cli" / "__init__.py").is_file():
+        sys.exit(f"error: --source {args.source} holds no maskaae_cli package: give a maskaae checkout")
     commit = subprocess.run(["git", "-C", str(args.source), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
