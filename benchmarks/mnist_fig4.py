@@ -213,7 +213,8 @@ def main() -> None:
     config = json.loads((args.workdir / "sweep" / "sweep.json").read_text())["identity"]["config"]
     report = {
         "benchmark": "Figure 4c on real MNIST: WAE and MaskAAE against the latent size, on a CPU",
-        "command": " ".join(sys.argv), "recipe": args.recipe, "config": config, "split": split,
+        "command": " ".join("MNIST_TEST_DIR" if w == str(args.data) else w for w in sys.argv),
+        "recipe": args.recipe, "config": config, "split": split,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "jobs": args.jobs, "threads_per_job": 1,
                     "note": args.machine_note},
