@@ -52,6 +52,8 @@ def prepare_optimizers(optimizers: Sequence[torch.optim.Optimizer], capturable: 
     device. Takes an optimiser in any state: fresh, stepped, or restored from either kind of checkpoint.
     """
     for opt in optimizers:
+        if capturable:  # torch warns when a capturable step runs uncaptured: the warm-up does, on purpose
+            opt._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]
         for group in opt.param_groups:
             param = group["params"][0]
             lr = group["lr"]
