@@ -199,3 +199,26 @@ def test_resume_takes_the_cuda_graphs_option(tmp_path):
     point = find_resume_point(tmp_path / "run")
     cfg = resume_config(point, {"train": {"max_steps": 6, "cuda_graphs": True}})
     assert cfg.train.cuda_graphs is True
+
+
+def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path):
+    """benchmarks/cuda_graphs.py (gpu_check.sh graphs), tiny and on the CPU: every part runs and writes."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import cuda_graphs
+
+    out = tmp_path / "graphs.json"
+    cuda_graphs.main(["--device", "cpu", "--tiny", "--case", "synthetic", "--iterations", "3",
+                      "--diff-iterations", "3", "--same-seed-iterations", "2", "--out", str(out)])
+    modes = json.loads(out.read_text())["cases"]["synthetic"]["modes"]
+    assert set(modes) == {"eager", "critic", "iteration"}
+    for name, r in modes.items():
+        assert r["it_per_s"] > 0 and r["same_seed_identical"] is True, name
+        assert name == "eager" or r["update_gap_1"] < 1e-6, name  # nothing captured on a CPU: the body
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"steps": 3, "steps_per_second": 1.5, "cuda_graphs": True}))
+    cuda_graphs.main(["--out", str(out), "--add-e2e", f"graphs={summary}", "--add-e2e", "eager=missing.json"])
+    e2e = json.loads(out.read_text())["end_to_end"]
+    assert e2e["graphs"]["steps_per_second"] == 1.5 and "missing" in e2e["eager"]
