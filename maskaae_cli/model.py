@@ -53,6 +53,7 @@ class MaskAAE(L.LightningModule):
         self.cuda_graphs = "off"
         self.graph_data: torch.Tensor | None = None
         self._graphs: Any = None  # the GraphedTraining of this fit (see on_train_start)
+        self.graph_captures: list[dict[str, Any]] | None = None  # its captures, once the fit ends
         self.step_count = 0  # training iterations behind these weights (set by checkpoint.load_model)
         self.last_losses: dict[str, torch.Tensor] = {}
 
@@ -203,6 +204,15 @@ class MaskAAE(L.LightningModule):
 
         self._graphs = GraphedTraining(self, opts, self.graph_data.to(self.device),
                                        capture=self.cuda_graphs == "graph")
+        self.graph_captures = None
+
+    def on_train_end(self) -> None:
+        """Free the graphs, their memory and the training set's device copy (what comes next, the
+        summary's evaluation, may need the memory); keep the record of the captures."""
+        if self._graphs is not None:
+            self.graph_captures = self._graphs.capture_records()
+            self._graphs = None
+            self.zero_grad(set_to_none=True)  # the gradients live in the graph's memory
 
     def _train_only(self, *modules: nn.Module) -> None:
         """Let gradients reach only ``modules``' parameters (saves the others' weight gradients).

@@ -185,8 +185,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         extra = {"devices": trainer.world_size,
                  "global_batch_size": cfg.optim.batch_size * trainer.world_size, "precision": t.precision,
                  "cuda_graphs": model.cuda_graphs == "graph"}
-        if model._graphs is not None:
-            extra["cuda_graph_captures"] = len(model._graphs.capture_records())
+        if model.graph_captures is not None:
+            extra["cuda_graph_captures"] = len(model.graph_captures)
         if trainer.world_size > 1:
             extra["ranks_max_abs_parameter_difference"] = agreement.max_abs_diff
         if resume is not None:
