@@ -15,11 +15,14 @@ weights, batch and random state; see ``same_algorithm``).
     python benchmarks/throughput.py                      # all three nets on the CPU, 1 thread
     python benchmarks/throughput.py --case synthetic --repeats 3
     python benchmarks/throughput.py --device cuda        # on a GPU (data on the device for the plain loop)
+    python benchmarks/throughput.py --device cuda --cuda-graphs   # maskaae through CUDA graphs
 
 Image data is random uint8 images in the real in-memory format (speed does not depend on
 the pixels); ``--mnist-data idx:PATH`` uses MNIST-format files instead. Writes
-benchmarks/results/throughput.json (throughput-cuda.json for --device cuda); an existing file
-is kept unless --overwrite is given.
+benchmarks/results/throughput.json (throughput-cuda[-compile|-cuda-graphs].json for --device cuda);
+an existing file is kept unless --overwrite is given. With --cuda-graphs maskaae trains as
+`maskaae train --cuda-graphs` does (the plain loop stays eager; the same-update check compares
+the eager step, in float64); benchmarks/cuda_graphs.py compares the graphed and eager steps.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from plain_loop import PlainMaskAAE  # noqa: E402
 
 from maskaae_cli.config import Config, load_recipe  # noqa: E402
 from maskaae_cli.data import MaskAAEDataModule  # noqa: E402
+from maskaae_cli.graph_policy import configure_cuda_graphs  # noqa: E402
+from maskaae_cli.graph_runner import WARMUP_ITERATIONS  # noqa: E402
 from maskaae_cli.model import MaskAAE  # noqa: E402
 from maskaae_cli.training import build_callbacks, build_model, make_trainer, quiet_lightning  # noqa: E402
 
@@ -55,6 +60,7 @@ CASES = {  # name: (recipe or None for the defaults, dataset, random image shape
     "cifar10-conv": ("cifar10", "cifar10", (3, 32, 32)),
 }
 N_IMAGES = 12_000
+SAID: set[str] = set()  # the CUDA-graphs lines already printed
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
@@ -101,7 +107,7 @@ def case_config(name: str, args: argparse.Namespace) -> Config:
     cfg.update({"data": {"dataset": dataset, "download": False},
                 "train": {"threads": args.threads, "progress": not args.no_progress,
                           "accelerator": "gpu" if args.device == "cuda" else "cpu", "devices": "1",
-                          "compile": args.compile}})
+                          "compile": args.compile, "cuda_graphs": True if args.cuda_graphs else None}})
     return cfg
 
 
@@ -126,6 +132,10 @@ def time_maskaae(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, warmup: int
     window.train.max_steps = warmup + n  # the Trainer stops after the window; callbacks as for the real run
     timer = StepTimer(warmup, n, device)
     trainer = make_trainer(window, model, run_dir, [*build_callbacks(cfg, dm, run_dir), timer])
+    line = configure_cuda_graphs(window, trainer, model, dm)
+    if line and line not in SAID:
+        SAID.add(line)
+        print(f"  {line}", flush=True)
     trainer.fit(model, datamodule=dm)
     shutil.rmtree(run_dir, ignore_errors=True)
     return timer.seconds
@@ -218,7 +228,7 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
               f"ratio {t_m / t_p:.3f} (CPU time {c_m / c_p:.3f})", flush=True)
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     return {"steps_per_round": n, "warmup": args.warmup, **med, "update_difference_one_iteration": diff,
-            "rounds": rounds,
+            "cuda_graphs": model.cuda_graphs == "graph", "rounds": rounds,
             "nets": {"m": cfg.model.m, "arch": model.encoder.__class__.__name__,
                      "hidden": cfg.model.hidden, "depth": cfg.model.depth,
                      "critic": f"{cfg.model.critic_depth}x{cfg.model.critic_hidden}",
@@ -236,6 +246,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-steps", type=int, default=5, help="fewest timed iterations per measurement")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations before each measurement")
     p.add_argument("--compile", action="store_true", help="torch.compile the nets (both loops)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="maskaae through CUDA graphs, as train --cuda-graphs (warm-up: at least 5)")
     p.add_argument("--no-progress", action="store_true", help="maskaae without its progress bar")
     p.add_argument("--mnist-data", help="idx:PATH of MNIST-format images instead of random ones")
     p.add_argument("--out", type=Path, help="results file (default: benchmarks/results/throughput.json)")
@@ -243,7 +255,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA GPU is available here; use --device cpu")
-    suffix = "-compile" if args.compile else ""
+    if args.cuda_graphs:  # each measurement is a new fit: its eager warm-up and capture stay untimed
+        args.warmup = max(args.warmup, WARMUP_ITERATIONS + 2)
+    suffix = ("-compile" if args.compile else "") + ("-cuda-graphs" if args.cuda_graphs else "")
     args.out = args.out or RESULTS / f"throughput{'-cuda' if args.device == 'cuda' else ''}{suffix}.json"
     if args.out.exists() and not args.overwrite:
         p.error(f"{args.out} exists: give --overwrite to replace it or --out for another file")

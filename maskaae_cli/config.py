@@ -157,6 +157,8 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None: torch's default
     recipe: str | None = None  # the preset or recipe this config was built from (recorded only)
     compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
+    # replay each iteration as a CUDA graph (one GPU, 32-bit); None: the default of graph_policy.py (off)
+    cuda_graphs: bool | None = None
 
 
 @dataclass
@@ -247,6 +249,8 @@ class Config:
         if not (t.devices == "auto" or t.devices.isdigit() and int(t.devices) >= 1 or t.devices == "-1"
                 or "," in t.devices and all(p.strip().isdigit() for p in t.devices.split(","))):
             raise UserError(f"bad --devices {t.devices!r}: give a count (2), a list of ids (0,1) or auto")
+        if t.cuda_graphs is not None and not isinstance(t.cuda_graphs, bool):
+            raise UserError(f"--cuda-graphs {t.cuda_graphs!r}: use true, false or null (the default)")
         if t.logger not in LOGGERS:
             raise UserError(f"unknown --logger {t.logger!r}: use csv, tensorboard or wandb")
 
@@ -261,7 +265,7 @@ CLI_FIELDS = {
     "train": ("max_steps", "seed", "out", "eval_every", "eval_samples", "eval_features", "log_every",
               "ckpt_every", "accelerator", "threads", "overwrite", "progress", "gpus", "devices",
               "num_nodes", "strategy", "precision", "logger", "wandb_project", "wandb_entity",
-              "run_name", "tags", "compile"),
+              "run_name", "tags", "compile", "cuda_graphs"),
 }
 MAX_SEED = 2**32 - 1  # what torch and numpy take as a seed
 

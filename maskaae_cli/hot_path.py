@@ -17,20 +17,21 @@ _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_s
 _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
-def direct_step_ok(trainer: L.Trainer) -> bool:
+def direct_step_ok(trainer: L.Trainer, module: L.LightningModule | None = None) -> bool:
     """Whether ``loss.backward(); optimizer.step()`` does all that Lightning's wrapped versions would.
 
     ``manual_backward`` and ``LightningOptimizer.step`` add, per pass: the backward and
     before-optimizer-step hooks of every callback and of the module, loss scaling, DDP
     gradient sync and gradient clipping. True only where none of that applies: a plain
     single-device strategy, full 32-bit precision, no gradient clipping, and no callback and
-    not the LightningModule overriding those hooks.
+    not the LightningModule overriding those hooks. ``module``: the one to fit (default: the
+    Trainer's, which it knows once fitting).
     """
     if type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not Precision:
         return False
     if trainer.gradient_clip_val:
         return False
-    module = trainer.lightning_module
+    module = module if module is not None else trainer.lightning_module
     for hook in _STEP_HOOKS:
         if getattr(type(module), hook) is not getattr(L.LightningModule, hook):
             return False
@@ -48,6 +49,14 @@ def direct_optimizer_step(opt: LightningOptimizer) -> None:
     opt._on_before_step()
     opt.optimizer.step()
     opt._on_after_step()
+
+
+def count_optimizer_steps(opt: LightningOptimizer, n: int) -> None:
+    """Count ``n`` steps that ``opt`` took inside a CUDA graph (graph_runner.py) in Lightning's step
+    counter (``global_step``), as ``direct_optimizer_step`` would have."""
+    for _ in range(n):
+        opt._on_before_step()
+        opt._on_after_step()
 
 
 class CheapCudaCheck(L.Callback):

@@ -32,9 +32,14 @@ def variance_penalty(z: torch.Tensor, alpha: torch.Tensor, sharpness: float = 10
     return (centred.pow(2) * torch.exp(-sharpness * alpha.pow(2))).mean()
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP penalty mean((||grad critic(u)||_2 - 1)^2) at random interpolates u."""
-    eps = torch.rand(real.shape[0], 1, device=real.device, dtype=real.dtype)
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP penalty mean((||grad critic(u)||_2 - 1)^2) at random interpolates u.
+
+    ``eps`` (n, 1): the interpolation weights, U[0, 1) drawn here when not given.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], 1, device=real.device, dtype=real.dtype)
     u = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
     out = critic(u)
     (grad,) = torch.autograd.grad(out.sum(), u, create_graph=True)
@@ -42,15 +47,17 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> 
 
 
 def critic_loss(critic: nn.Module, z_enc: torch.Tensor, z_prior: torch.Tensor,
-                gp_weight: float = 10.0, gp_critic: Critic | None = None) -> torch.Tensor:
+                gp_weight: float = 10.0, gp_critic: Critic | None = None,
+                eps: torch.Tensor | None = None) -> torch.Tensor:
     """L_H = mean H(enc) - mean H(prior) + gp_weight * GP (encoder and mask held constant).
 
     ``gp_critic`` evaluates H for the penalty when ``critic`` cannot be differentiated twice
-    (a torch.compile'd critic: pass its eager forward).
+    (a torch.compile'd critic: pass its eager forward); ``eps``: the penalty's interpolation weights
+    (drawn when not given).
     """
     z_enc, z_prior = z_enc.detach(), z_prior.detach()
     gap = critic(z_enc).mean() - critic(z_prior).mean()
-    return gap + gp_weight * gradient_penalty(gp_critic or critic, z_prior, z_enc)
+    return gap + gp_weight * gradient_penalty(gp_critic or critic, z_prior, z_enc, eps)
 
 
 def generator_loss(critic: nn.Module, z_enc: torch.Tensor) -> torch.Tensor:

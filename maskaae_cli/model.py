@@ -12,6 +12,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from maskaae_cli import losses
 from maskaae_cli.config import Config
 from maskaae_cli.divergence import TrainingDiverged, first_non_finite
+from maskaae_cli.graphed_step import restore_plain_optimizers
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
@@ -47,6 +48,12 @@ class MaskAAE(L.LightningModule):
         self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
         self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
+        # "graph": train through CUDA graphs (set by graph_policy.py with graph_data, the training set);
+        # "body": the graph-safe iteration run eagerly (tests on a CPU); "off": the eager step
+        self.cuda_graphs = "off"
+        self.graph_data: torch.Tensor | None = None
+        self._graphs: Any = None  # the GraphedTraining of this fit (see on_train_start)
+        self.graph_captures: list[dict[str, Any]] | None = None  # its captures, once the fit ends
         self.step_count = 0  # training iterations behind these weights (set by checkpoint.load_model)
         self.last_losses: dict[str, torch.Tensor] = {}
 
@@ -143,35 +150,69 @@ class MaskAAE(L.LightningModule):
         """Completed training iterations (the unit of --max-steps and of the schedule)."""
         return self.trainer.global_step // self.opt_steps_per_iter if self._trainer else 0
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def base_rates(self) -> list[float]:
+        """The optimisers' configured learning rates (auto-encoder, critic, encoder[, mask])."""
         o = self.cfg.optim
-        opts = [
-            torch.optim.RMSprop([*self.encoder.parameters(), *self.decoder.parameters()], lr=o.lr_ae),
-            torch.optim.RMSprop(self.critic.parameters(), lr=o.lr_critic),
-            torch.optim.RMSprop(self.encoder.parameters(), lr=o.lr_gen),
-        ]
-        if self.uses_mask:
-            opts.append(torch.optim.RMSprop(self.mask.parameters(), lr=self.cfg.mask.lr))
-        return opts
+        return [o.lr_ae, o.lr_critic, o.lr_gen, *([self.cfg.mask.lr] if self.uses_mask else [])]
 
-    def _set_learning_rates(self, step: int) -> None:
-        """Apply the learning-rate drop to the auto-encoder and mask optimisers."""
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        params = [[*self.encoder.parameters(), *self.decoder.parameters()], self.critic.parameters(),
+                  self.encoder.parameters(), *([self.mask.parameters()] if self.uses_mask else [])]
+        return [torch.optim.RMSprop(p, lr=lr) for p, lr in zip(params, self.base_rates(), strict=True)]
+
+    def scheduled_rates(self, step: int) -> tuple[float, float]:
+        """The auto-encoder's and the mask's learning rates at ``step`` (the others are constant)."""
         factor = self.schedule.lr_factor(step)
-        o = self.cfg.optim
-        opts = self.optimizers()
         # the mask's rate is zero before its warm-up ends and once it is frozen
         warm = self.schedule.mask_start <= step and not self.schedule.frozen(step)
         mask_lr = self.cfg.mask.lr * self.schedule.mask_lr_factor(step) if warm else 0.0
-        targets = [(opts[0], o.lr_ae * factor)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
+        return self.cfg.optim.lr_ae * factor, mask_lr
+
+    def cycle_acts(self, step: int) -> bool:
+        """Whether the mask loss has the latent cycle term at ``step``."""
+        return self.cfg.mask.cycle_weight > 0 and step < self.schedule.cycle_end
+
+    def cycle_weight(self, step: int) -> float:
+        """The cycle term's weight at ``step`` while it acts: at least mask.cycle_c_ratio times c."""
+        k = self.cfg.mask
+        return max(k.cycle_weight, k.cycle_c_ratio * self.schedule.reg_weight(step))
+
+    def _set_learning_rates(self, step: int) -> None:
+        """Apply the learning-rate drop to the auto-encoder and mask optimisers."""
+        opts = self.optimizers()
+        ae_lr, mask_lr = self.scheduled_rates(step)
+        targets = [(opts[0], ae_lr)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
         for opt, lr in targets:
             for group in opt.param_groups:
                 group["lr"] = lr
 
     def on_train_start(self) -> None:
-        """Settle the hot path once the Trainer has placed the model (see hot_path.py)."""
+        """Settle the hot path once the Trainer has placed the model (see hot_path.py), and the graphed
+        iteration when asked for (graph_runner.py; a resumed run captures afresh)."""
         self._owned = None
         self._ema_pairs = None  # the Trainer may have moved the model: re-read its tensors
         self._direct_step = direct_step_ok(self.trainer)
+        self._graphs = None
+        opts = self.optimizers()
+        if self.cuda_graphs == "off":  # plain optimisers, also when resuming a graphed run's checkpoint
+            restore_plain_optimizers([opt.optimizer for opt in opts], self.base_rates())
+            return
+        if not self._direct_step or self.graph_data is None:
+            raise RuntimeError("graphed training needs the plain hot path and graph_data: "
+                               "set it up with graph_policy.configure_cuda_graphs")
+        from maskaae_cli.graph_runner import GraphedTraining
+
+        self._graphs = GraphedTraining(self, opts, self.graph_data.to(self.device),
+                                       capture=self.cuda_graphs == "graph")
+        self.graph_captures = None
+
+    def on_train_end(self) -> None:
+        """Free the graphs, their memory and the training set's device copy (what comes next, the
+        summary's evaluation, may need the memory); keep the record of the captures."""
+        if self._graphs is not None:
+            self.graph_captures = self._graphs.capture_records()
+            self._graphs = None
+            self.zero_grad(set_to_none=True)  # the gradients live in the graph's memory
 
     def _train_only(self, *modules: nn.Module) -> None:
         """Let gradients reach only ``modules``' parameters (saves the others' weight gradients).
@@ -250,10 +291,9 @@ class MaskAAE(L.LightningModule):
         terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), k.rec_weight,
                                        k.watershed)
         raw = {"rec": rec}
-        if k.cycle_weight > 0 and step < self.schedule.cycle_end:
+        if self.cycle_acts(step):
             raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
-            weight = max(k.cycle_weight, k.cycle_c_ratio * self.schedule.reg_weight(step))
-            terms["cycle"] = weight * raw["cycle"]
+            terms["cycle"] = self.cycle_weight(step) * raw["cycle"]
         return terms, raw
 
     @torch.no_grad()
@@ -289,7 +329,10 @@ class MaskAAE(L.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         step = self.iteration
         try:
-            self._training_iteration(batch, step)
+            if self._graphs is not None:  # the batch is the rows' indices (graph_policy.py)
+                self._graphs.iteration(batch, step)
+            else:
+                self._training_iteration(batch, step)
         except RuntimeError as exc:  # e.g. the cross-entropy refusing a NaN decoder output
             bad = first_non_finite(self.named_parameters())
             if bad is None:
@@ -319,12 +362,16 @@ class MaskAAE(L.LightningModule):
         self.last_losses = logs  # read by the divergence check (maskaae_cli/divergence.py)
 
         if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
-            active = float(self.mask.active_dims())
-            logs |= {"active_dims": active, "wasserstein": -loss_h, "lr/ae": opt_ae.param_groups[0]["lr"]}
-            if self.uses_mask:
-                logs["mask/reg_weight"] = self.schedule.reg_weight(step)
-            self.log_dict(logs)
-            self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
+            self.log_iteration(logs, step, opt_ae.param_groups[0]["lr"])
+
+    def log_iteration(self, logs: dict[str, Any], step: int, lr_ae: float) -> None:
+        """Log iteration ``step``'s losses (``logs``, with ``loss/critic``), the mask and the rate."""
+        active = float(self.mask.active_dims())
+        logs |= {"active_dims": active, "wasserstein": -logs["loss/critic"], "lr/ae": lr_ae}
+        if self.uses_mask:
+            logs["mask/reg_weight"] = self.schedule.reg_weight(step)
+        self.log_dict(logs)
+        self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
 
     # ---------------------------------------------------------------- validation
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:

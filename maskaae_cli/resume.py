@@ -25,7 +25,8 @@ from maskaae_cli.run_lock import check_unlocked
 
 # train options a resumed run may change; everything else is the checkpoint's
 RESUMABLE = ("max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "gpus",
-             "accelerator", "devices", "num_nodes", "strategy", "precision", "progress", "threads")
+             "accelerator", "devices", "num_nodes", "strategy", "precision", "progress", "threads",
+             "cuda_graphs")
 
 
 @dataclass

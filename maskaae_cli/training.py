@@ -24,6 +24,7 @@ from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.distributed import RankAgreement, hardware_kwargs
 from maskaae_cli.divergence import DivergenceGuard
 from maskaae_cli.errors import UserError
+from maskaae_cli.graph_policy import configure_cuda_graphs
 from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.loggers import (
     DashboardLogging,
@@ -134,7 +135,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     :class:`maskaae_cli.signals.TrainingInterrupted` after saving ``checkpoints/last.ckpt``, a
     non-finite value :class:`maskaae_cli.divergence.TrainingDiverged` (neither writes model.ckpt
     or summary.json: the run is not finished). ``announce`` (the preset line) is printed once every
-    check has passed, so bad input stays one error line.
+    check has passed, so bad input stays one error line; so is the line saying whether a run that
+    asked for CUDA graphs (``train.cuda_graphs``) trains through them, or eagerly and why.
     """
     cfg.validate()
     quiet_lightning()
@@ -163,8 +165,11 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     loggers = build_loggers(cfg, run_dir, resume.iteration if resume else None, wandb_id)
     trainer = make_trainer(cfg, model, run_dir, callbacks, loggers)
     check_precision(trainer, t.precision)
-    if announce and trainer.is_global_zero:
-        _console.print(announce, highlight=False, soft_wrap=True)
+    graphs_line = configure_cuda_graphs(cfg, trainer, model, dm)
+    if trainer.is_global_zero:
+        for line in (announce, graphs_line):
+            if line:
+                _console.print(line, highlight=False, soft_wrap=True)
     folder = _take_folder(trainer, cfg, resume, wandb_id)
     if folder is not None:
         trainer.callbacks.append(_Commit(folder))
@@ -178,7 +183,10 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         if not trainer.is_global_zero:
             return None
         extra = {"devices": trainer.world_size,
-                 "global_batch_size": cfg.optim.batch_size * trainer.world_size, "precision": t.precision}
+                 "global_batch_size": cfg.optim.batch_size * trainer.world_size, "precision": t.precision,
+                 "cuda_graphs": model.cuda_graphs == "graph"}
+        if model.graph_captures is not None:
+            extra["cuda_graph_captures"] = len(model.graph_captures)
         if trainer.world_size > 1:
             extra["ranks_max_abs_parameter_difference"] = agreement.max_abs_diff
         if resume is not None:

@@ -233,6 +233,16 @@ def test_more_seeds_join_but_other_training_options_are_refused(tmp_path, capsys
     assert "train.max_steps: 5 there, 6 here" in line and "--out" in line
 
 
+def test_runs_with_cuda_graphs_join_a_sweep_made_without(tmp_path):
+    """CUDA graphs change how an iteration is computed, not what is trained (like --accelerator)."""
+    out = tmp_path / "sw"
+    sweep(out, FakeTrainer(), m="2", seeds="0", train_options={"max_steps": 5})
+    more = FakeTrainer()
+    sweep(out, more, m="2", seeds="0,1", train_options={"max_steps": 5, "cuda_graphs": True},
+          train_args=["--cuda-graphs"])
+    assert sorted(job.spec.name for job in more.calls) == ["maae-m2-s1", "wae-m2-s1"]
+
+
 def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them(tmp_path):
     """WAE trains the same whatever the mask's settings (tests/test_steps.py), so WAE runs may join
     a folder made under other ones; MaskAAE runs must repeat those of the folder's MaskAAE runs."""
@@ -304,12 +314,13 @@ def test_cli_passes_train_options_to_every_run(tmp_path, capsys, monkeypatch):
     out = tmp_path / "sw"
     code, stdout, err = run_cli(["sweep-m", "--m", "2:4:2", "--models", "wae", "--max-steps", "7",
                                  "--no-download", "--recipe", "synthetic-reference", "--batch-size", "8",
-                                 "--jobs", "2", "--threads", "1", "--out", out, "--no-progress"], capsys)
+                                 "--jobs", "2", "--threads", "1", "--out", out, "--no-progress",
+                                 "--cuda-graphs"], capsys)
     assert code == 0, err
     assert len(seen) == 2
     words = next(cmd for cmd in seen if "wae-m4-s0" in " ".join(cmd))
     text = " ".join(words)
-    for part in ("train", "--max-steps 7", "--no-download", "--recipe synthetic-reference",
+    for part in ("train", "--max-steps 7", "--no-download", "--recipe synthetic-reference", "--cuda-graphs",
                  "--batch-size 8", "--model wae", "--m 4", "--seed 0", "--threads 1", "--no-progress",
                  f"--out {out / 'runs' / 'wae-m4-s0'}"):
         assert part in text, part

@@ -114,6 +114,11 @@ def train(
     compile_nets: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder, decoder "
                             "and critic: slow to start (tens of seconds), then faster per step on a "
                             "GPU; it needs a C++ compiler on the CPU.")] = False,
+    cuda_graphs: Annotated[Optional[bool], typer.Option("--cuda-graphs/--no-cuda-graphs", help="On one "
+                           "CUDA GPU in 32-bit: capture the training iteration once as a CUDA graph and "
+                           "replay it (the image nets' iterations are bound by launching kernels). "
+                           "Where graphs cannot apply (CPU, bf16/16-mixed, several GPUs, --compile) the "
+                           "run says so and trains eagerly. (default: off)")] = None,
 ) -> None:
     """Train a MaskAAE (or the WAE baseline) and write a run folder.
 

@@ -18,7 +18,8 @@ class MaskAAEDataModule(L.LightningDataModule):
     feeds the auto-encoder, encoder and mask steps, the rest the critic steps (each critic
     step sees a fresh batch, as in the reference). ``steps`` sets how many such batches
     one pass of the training loader yields. Under distributed training each process gets
-    its own share of every pass (``batch_size`` is per process).
+    its own share of every pass (``batch_size`` is per process). With ``index_batches`` the
+    training loader yields the rows' indices instead (a graphed run gathers them on the device).
     """
 
     def __init__(self, cfg: DataConfig, batch_size: int = 64, n_critic: int = 5,
@@ -32,6 +33,7 @@ class MaskAAEDataModule(L.LightningDataModule):
         self.train_data: torch.Tensor | None = None
         self.val_data: torch.Tensor | None = None
         self.test_data: torch.Tensor | None = None
+        self.index_batches = False
 
     @property
     def is_image(self) -> bool:
@@ -68,8 +70,8 @@ class MaskAAEDataModule(L.LightningDataModule):
         trainer = self.trainer
         shard = (trainer.global_rank, trainer.world_size, self.seed) if (
             trainer is not None and trainer.world_size > 1) else None
-        return self._loader(self.train_data, per_step, shuffle=True,
-                            num_samples=per_step * self.steps, drop_last=True, shard=shard)
+        return self._loader(self.train_data, per_step, shuffle=True, num_samples=per_step * self.steps,
+                            drop_last=True, shard=shard, indices=self.index_batches)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_data, 1000, shuffle=False)

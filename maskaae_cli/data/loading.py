@@ -27,6 +27,20 @@ class TensorImages(Dataset):
         return as_float(self.data[index])
 
 
+class TensorIndices(Dataset):
+    """The indices of a dataset of ``n`` rows, batched like :class:`TensorImages` (same sampler, same
+    order): a graphed run gathers the rows on the device (maskaae_cli/graphed_step.py)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: list[int] | int) -> torch.Tensor:
+        return torch.as_tensor(index, dtype=torch.long)
+
+
 class ShardedRandomSampler(Sampler[int]):
     """One process's share of reshuffled passes over ``range(n)`` (distributed training).
 
@@ -56,14 +70,15 @@ class ShardedRandomSampler(Sampler[int]):
 
 def batch_loader(data: torch.Tensor, batch_size: int, *, shuffle: bool, num_samples: int | None = None,
                  num_workers: int = 0, pin_memory: bool = False, drop_last: bool = False,
-                 shard: tuple[int, int, int] | None = None) -> DataLoader:
+                 shard: tuple[int, int, int] | None = None, indices: bool = False) -> DataLoader:
     """A DataLoader over an in-memory tensor that yields whole batches.
 
     With ``shuffle`` and ``num_samples`` the loader draws ``num_samples`` indices as a run
     of reshuffled passes, so one "epoch" can span a whole training run. ``shard`` =
     ``(rank, world_size, seed)`` gives each process of a distributed run its own share.
+    ``indices``: yield the rows' indices instead of the rows (the same ones, in the same order).
     """
-    ds = TensorImages(data)
+    ds: Dataset = TensorIndices(len(data)) if indices else TensorImages(data)
     if shard is not None and shuffle:
         sampler: Sampler[int] = ShardedRandomSampler(len(ds), num_samples or len(ds), *shard)
     else:

@@ -13,11 +13,12 @@ from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.results import read_json, write_atomic
 
 MANIFEST = "sweep.json"
-# Per-run fields (the sweep sets them) and where/how fields (they do not change what is trained).
+# Per-run fields (the sweep sets them) and where/how fields (they do not change what is trained;
+# CUDA graphs train the same algorithm, drawing the same kinds of noise in another order).
 NOT_IDENTITY = {
     "model": ("model", "m"),
     "train": ("seed", "out", "overwrite", "progress", "threads", "accelerator", "devices", "num_nodes",
-              "strategy", "recipe"),
+              "strategy", "recipe", "cuda_graphs"),
     "data": ("data_dir", "download", "num_workers"),
 }
 
