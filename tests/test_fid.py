@@ -269,3 +269,16 @@ def test_inception_weights_file_holding_code_is_refused(image_ckpt, capsys, tmp_
     code, _, err = run_cli(capsys, "fid", image_ckpt, "-n", "6", "--inception-weights", bad)
     assert_one_line_error(code, err, "cannot load Inception-v3 weights", str(bad))
     assert not (tmp_path / "code-was-run").exists()
+
+
+def test_raw_pixel_features_put_real_uint8_images_on_the_generated_images_scale():
+    """Real images arrive as uint8, generated ones as floats in [0, 1]: the raw pixel space must read
+    both on one scale, or every model gets the same huge pixel-space distance."""
+    from maskaae_cli.metrics.features import RawFeatures
+
+    images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
+    space = RawFeatures()
+    assert torch.allclose(space(images), space(images.double() / 255.0))
+    assert space(images).max() <= 1.0
+    vectors = torch.randn(4, 16)
+    assert torch.equal(space(vectors), vectors.double())

@@ -33,12 +33,14 @@ class FeatureSpace(Protocol):
 
 
 class RawFeatures:
-    """The data vectors themselves (the paper's measure on synthetic data)."""
+    """The data vectors themselves (the paper's measure on synthetic data); uint8 images are read
+    as [0, 1], the scale of generated images, so real and generated pixels compare."""
 
     name = "raw"
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.reshape(len(batch), -1).to(torch.float64)
+        flat = batch.reshape(len(batch), -1).to(torch.float64)
+        return flat / 255.0 if batch.dtype == torch.uint8 else flat
 
 
 class FidelityFeatures:

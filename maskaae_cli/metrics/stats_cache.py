@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskaae_cli.atomic_io import atomic_write
+
 
 def default_cache_dir() -> Path:
     """$MASKAAE_CACHE_DIR/fid-stats, else $XDG_CACHE_HOME/maskaae/fid-stats (~/.cache/...)."""
@@ -35,10 +37,16 @@ def cache_file(root: Path, dataset: str, split: str, features: str) -> Path:
     return root / f"{_slug(dataset)}-{_slug(split)}-{_slug(features)}.npz"
 
 
+# Bumped when the statistics of the same data change meaning (2: raw pixels of uint8 images read in
+# [0, 1], no longer 0-255), so caches written before are recomputed, not trusted.
+STATS_VERSION = 2
+
+
 def fingerprint(data: torch.Tensor) -> str:
-    """A content hash of a data tensor (shape, dtype and bytes)."""
+    """A content hash of a data tensor (shape, dtype and bytes) and of ``STATS_VERSION``."""
     arr = data.detach().cpu().contiguous().numpy()
     h = hashlib.blake2b(digest_size=16)
+    h.update(f"stats-v{STATS_VERSION}".encode())
     h.update(f"{arr.shape}{arr.dtype}".encode())
     h.update(memoryview(arr.reshape(-1)).cast("B"))
     return h.hexdigest()
@@ -60,8 +68,4 @@ def load(path: Path, expected_fingerprint: str, need_features: bool) -> dict[str
 
 def save(path: Path, arrays: dict[str, np.ndarray], data_fingerprint: str) -> None:
     """Write the arrays atomically (a crash never leaves a half-written cache file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    with tmp.open("wb") as f:
-        np.savez(f, fingerprint=np.array(data_fingerprint), **arrays)
-    tmp.replace(path)
+    atomic_write(path, lambda f: np.savez(f, fingerprint=np.array(data_fingerprint), **arrays))
