@@ -8,11 +8,13 @@ import lightning as L
 import numpy as np
 import torch
 
+from maskaae_cli.atomic_io import atomic_write
 from maskaae_cli.divergence import TrainingDiverged
 from maskaae_cli.metrics.features import FeatureSpace, RawFeatures
 from maskaae_cli.metrics.frechet import frechet_from_statistics, statistics
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.plots import plot_mask_trajectory
+from maskaae_cli.run_files import MASK_HISTORY, MASK_PLOT
 
 
 class MaskHistory(L.Callback):
@@ -50,9 +52,10 @@ class MaskHistory(L.Callback):
     def write(self, threshold: float) -> None:
         steps, alphas = np.asarray(self.steps), np.stack(self.alphas)
         header = "step," + ",".join(f"alpha_{j}" for j in range(alphas.shape[1]))
-        np.savetxt(self.run_dir / "mask_history.csv", np.column_stack([steps, alphas]),
-                   delimiter=",", header=header, comments="", fmt=["%d"] + ["%.6f"] * alphas.shape[1])
-        plot_mask_trajectory(steps, alphas, self.run_dir / "mask_trajectory.png", threshold)
+        atomic_write(self.run_dir / MASK_HISTORY, lambda f: np.savetxt(
+            f, np.column_stack([steps, alphas]), delimiter=",", header=header, comments="",
+            fmt=["%d"] + ["%.6f"] * alphas.shape[1]))
+        plot_mask_trajectory(steps, alphas, self.run_dir / MASK_PLOT, threshold)
 
     def state_dict(self) -> dict:
         return {"steps": list(self.steps), "alphas": [a.tolist() for a in self.alphas]}

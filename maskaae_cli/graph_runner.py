@@ -17,6 +17,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 
 from maskaae_cli.graphed_step import IterationBody, Structure, prepare_optimizers, structure_at
 from maskaae_cli.hot_path import count_optimizer_steps
+from maskaae_cli.lightning_seam import attached_trainer
 
 if TYPE_CHECKING:
     from maskaae_cli.model import MaskAAE
@@ -120,7 +121,7 @@ class GraphedTraining:
         model.last_losses = out  # read by the divergence check on the iterations it is due
         for opt, n in self._counted:
             count_optimizer_steps(opt, n)
-        if model._trainer is not None and (step + 1) % model.cfg.train.log_every == 0:
+        if attached_trainer(model) is not None and (step + 1) % model.cfg.train.log_every == 0:
             model.log_iteration({k: v.clone() for k, v in out.items()}, step, body.lr_ae)
         return out
 

@@ -13,6 +13,8 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 
+from maskaae_cli.lightning_seam import count_step
+
 _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
@@ -46,17 +48,14 @@ def direct_optimizer_step(opt: LightningOptimizer) -> None:
     The manual-optimisation loop's own before/after callbacks still run, so Lightning's step
     counter (``global_step``) and its profiler see every step.
     """
-    opt._on_before_step()
-    opt.optimizer.step()
-    opt._on_after_step()
+    count_step(opt, opt.optimizer.step)
 
 
 def count_optimizer_steps(opt: LightningOptimizer, n: int) -> None:
     """Count ``n`` steps that ``opt`` took inside a CUDA graph (graph_runner.py) in Lightning's step
     counter (``global_step``), as ``direct_optimizer_step`` would have."""
     for _ in range(n):
-        opt._on_before_step()
-        opt._on_after_step()
+        count_step(opt)
 
 
 class CheapCudaCheck(L.Callback):

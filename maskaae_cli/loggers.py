@@ -25,11 +25,12 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from maskaae_cli.atomic_io import atomic_write_text, write_json
 from maskaae_cli.config import Config
+from maskaae_cli.lightning_seam import ContinuingWriter, csv_experiment
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_files import LOGGER_RECORD, TENSORBOARD_DIR
 
 
-class _KeepingWriter(ExperimentWriter):
+class _KeepingWriter(ContinuingWriter):
     """Lightning's CSV writer, except that an existing metrics.csv is continued, not deleted.
 
     Rows logged at or after ``resume_step`` (written after the checkpoint a run resumes
@@ -40,7 +41,7 @@ class _KeepingWriter(ExperimentWriter):
         self.resume_step = resume_step
         super().__init__(log_dir)
 
-    def _check_log_dir_exists(self) -> None:
+    def continue_existing(self) -> None:
         path = Path(self.metrics_file_path)
         if not path.is_file():
             return
@@ -93,10 +94,7 @@ class KeepingCSVLogger(CSVLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _KeepingWriter(self.log_dir, self._resume_step)
-        return self._experiment
+        return csv_experiment(self, lambda: _KeepingWriter(self.log_dir, self._resume_step))
 
 
 def build_loggers(cfg: Config, run_dir: Path, resume_step: int | None = None,

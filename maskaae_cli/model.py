@@ -14,6 +14,7 @@ from maskaae_cli.config import Config
 from maskaae_cli.divergence import TrainingDiverged, first_non_finite
 from maskaae_cli.graphed_step import restore_plain_optimizers
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
+from maskaae_cli.lightning_seam import attached_trainer
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
 
@@ -148,7 +149,7 @@ class MaskAAE(L.LightningModule):
     @property
     def iteration(self) -> int:
         """Completed training iterations (the unit of --max-steps and of the schedule)."""
-        return self.trainer.global_step // self.opt_steps_per_iter if self._trainer else 0
+        return self.trainer.global_step // self.opt_steps_per_iter if attached_trainer(self) else 0
 
     def base_rates(self) -> list[float]:
         """The optimisers' configured learning rates (auto-encoder, critic, encoder[, mask])."""
@@ -231,7 +232,7 @@ class MaskAAE(L.LightningModule):
 
     def _step(self, opt: Any, loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        if self._trainer is None:  # used outside a Trainer (tests): plain optimisers
+        if attached_trainer(self) is None:  # used outside a Trainer (tests): plain optimisers
             loss.backward()
             opt.step()
         elif self._direct_step:  # nothing needs Lightning's wrappers: see hot_path.py
@@ -311,9 +312,9 @@ class MaskAAE(L.LightningModule):
         Lightning's step counter keeps ``opt_steps_per_iter`` steps per iteration)."""
         if self.schedule.frozen(step):
             opt.zero_grad(set_to_none=True)
-            if self._trainer is not None and self._direct_step:
+            if attached_trainer(self) is not None and self._direct_step:
                 direct_optimizer_step(opt)
-            elif self._trainer is not None:
+            elif attached_trainer(self) is not None:
                 opt.step()
             return {}
         self._train_only(self.mask)

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from maskaae_cli.atomic_io import atomic_write
+
 
 def plot_mask_trajectory(steps: np.ndarray, alphas: np.ndarray, path: Path, threshold: float = 0.1,
                          title: str = "") -> None:
@@ -28,7 +30,7 @@ def plot_mask_trajectory(steps: np.ndarray, alphas: np.ndarray, path: Path, thre
     hm.set(xlabel="training step", ylabel="dimension (sorted by final alpha)", title="alpha heatmap")
     fig.colorbar(im, ax=hm, fraction=0.05)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     plt.close(fig)
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar
+
+from maskaae_cli.lightning_seam import IterationProgressBar
 
 # Redraws per second. Lightning's default (100) redraws on a background thread after nearly
 # every iteration: 5-10% of the synthetic default's training time.
 REFRESH_PER_SECOND = 4
 
 
-class TrainingProgress(RichProgressBar):
+class TrainingProgress(IterationProgressBar):
     """Rich progress bar that re-reads the displayed metrics only when they change.
 
     The module puts its metrics on the bar every ``log_every`` iterations, so reading the
@@ -25,14 +26,10 @@ class TrainingProgress(RichProgressBar):
         super().__init__(refresh_rate=REFRESH_PER_SECOND, leave=True)
         self.log_every = max(1, log_every)
 
-    def _get_train_description(self, current_epoch: int) -> str:
-        return f"{'train':{len(self.validation_description)}}"
-
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         iteration = getattr(pl_module, "iteration", batch_idx + 1)
-        if self.train_progress_bar_id is None or iteration % self.log_every == 0:
+        if not self.has_train_bar or iteration % self.log_every == 0:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             return
-        self._update(self.train_progress_bar_id, batch_idx + 1)
-        self.refresh()
+        self.advance_to(batch_idx + 1)

@@ -26,6 +26,7 @@ from maskaae_cli.divergence import DivergenceGuard
 from maskaae_cli.errors import UserError
 from maskaae_cli.graph_policy import configure_cuda_graphs
 from maskaae_cli.hot_path import CheapCudaCheck
+from maskaae_cli.lightning_seam import wandb_run_started
 from maskaae_cli.loggers import (
     DashboardLogging,
     build_loggers,
@@ -273,7 +274,7 @@ def check_wandb_credentials() -> None:
 def _finish_wandb(trainer: L.Trainer) -> None:
     """Close the W&B run (rank 0), so a later run in this process starts its own."""
     for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger) and trainer.is_global_zero and logger._experiment is not None:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero and wandb_run_started(logger):
             logger.experiment.finish()
 
 

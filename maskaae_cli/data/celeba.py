@@ -17,6 +17,7 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.utils import download_file_from_google_drive
 
+from maskaae_cli.atomic_io import atomic_write
 from maskaae_cli.data.decode import decode_all
 from maskaae_cli.data.idx import corrupt
 from maskaae_cli.errors import UserError
@@ -117,11 +118,9 @@ def load_celeba(root: Path, crop: int, size: int, download: bool) -> tuple[torch
     images = _cached(cache, names)
     if images is None:
         images = decode_all(names, read, "RGB", crop, size, f"decoding {len(names)} CelebA images")
-        tmp = cache.with_suffix(".tmp")
         try:
-            torch.save({"images": images, "names": names}, tmp)
-            tmp.replace(cache)
+            atomic_write(cache, lambda f: torch.save({"images": images, "names": names}, f))
         except OSError:  # a read-only data folder: just skip the cache
-            tmp.unlink(missing_ok=True)
+            pass
     partition = folder / PARTITION
     return images, read_partition(partition, names) if partition.is_file() else None

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from maskaae_cli.atomic_io import atomic_write_text
 from maskaae_cli.config import MASK_ONLY_FIELDS, translate_legacy
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.plan import RunSpec
-from maskaae_cli.sweep.results import read_json, write_atomic
+from maskaae_cli.sweep.results import read_json
 
 MANIFEST = "sweep.json"
 # Per-run fields (the sweep sets them) and where/how fields (they do not change what is trained;
@@ -92,5 +93,5 @@ def open_sweep(sweep_dir: Path, ident: dict[str, Any], runs: list[RunSpec],
               "runs": [{"model": r.model, "m": r.m, "seed": r.seed} for r in every],
               "created": (old or {}).get("created", now_iso), "updated": now_iso}
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(record, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     return every

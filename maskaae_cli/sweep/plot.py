@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from maskaae_cli.atomic_io import atomic_write  # noqa: E402
 from maskaae_cli.sweep.results import RunResult  # noqa: E402
 
 LABELS = {"maae": "MaskAAE", "wae": "WAE"}
@@ -80,6 +81,6 @@ def plot_sweep(rows: list[RunResult], out_stem: Path, n_true: int | None = None,
     fig.tight_layout()
     paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
     for path in paths:
-        fig.savefig(path, dpi=120)
+        atomic_write(path, lambda f, path=path: fig.savefig(f, dpi=120, format=path.suffix[1:]))
     plt.close(fig)
     return paths

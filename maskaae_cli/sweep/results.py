@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from maskaae_cli.atomic_io import atomic_write_text
 from maskaae_cli.sweep.plan import RunSpec
 
 FID_FILE = "fid.json"  # `maskaae fid RUN --json` output, for image datasets
@@ -94,13 +94,6 @@ def needs(run_dir: Path) -> str:
     return "nothing" if run_metric(run_dir, summary) is not None else "metric"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file beside ``path``, then rename it over ``path`` (never half-written)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_results(sweep_dir: Path, rows: list[RunResult], extra: dict[str, Any]) -> None:
     """results.csv (one row per run) and results.json (the rows plus ``extra``: options, cost, ...)."""
     buffer = io.StringIO()
@@ -108,9 +101,9 @@ def write_results(sweep_dir: Path, rows: list[RunResult], extra: dict[str, Any])
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    write_atomic(sweep_dir / "results.csv", buffer.getvalue())
+    atomic_write_text(sweep_dir / "results.csv", buffer.getvalue())
     payload = {**extra, "runs": [asdict(row) for row in rows]}
-    write_atomic(sweep_dir / "results.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(sweep_dir / "results.json", json.dumps(payload, indent=2) + "\n")
 
 
 def read_results_csv(path: Path) -> list[dict[str, str]]:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import maskaae_cli
+from maskaae_cli.atomic_io import atomic_write_text
 from maskaae_cli.sweep.plan import RunSpec
-from maskaae_cli.sweep.results import FID_FILE, needs, write_atomic
+from maskaae_cli.sweep.results import FID_FILE, needs
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class SubprocessRunner:
         record = read_json_text(out)
         if record is None or "fid" not in record:
             return Outcome(False, f"fid: printed no JSON with a 'fid' value (log: {log})")
-        write_atomic(job.run_dir / FID_FILE, out.strip() + "\n")
+        atomic_write_text(job.run_dir / FID_FILE, out.strip() + "\n")
         return Outcome(True)
 
     def _run(self, cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, str, str]:
