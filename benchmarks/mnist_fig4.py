@@ -34,6 +34,7 @@ from maskaae_cli.data.idx import read_idx_images
 from maskaae_cli.metrics.features import build_feature_space
 from maskaae_cli.metrics.fid import compare, compute_real, summarise
 from maskaae_cli.sampling import reconstruct
+from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_eval import md5, prepare  # noqa: E402
@@ -203,20 +204,23 @@ def main() -> None:
     real_stats = compute_real(images, build_feature_space(str(features)), 500)
     study = json.loads((args.workdir / "sweep" / "sweep.json").read_text())
     rows = []
-    wanted = [{"model": model, "m": m, "seed": seed} for seed, ms in ((0, args.m), (1, args.seed1_m))
-              for m in (int(v) for v in ms.split(",") if v) for model in ("wae", "maae")]
-    for spec in study["runs"]:
-        run = args.workdir / "sweep" / "runs" / f"{spec['model']}-m{spec['m']}-s{spec['seed']}"
+    models = ["wae", "maae"]
+    wanted = grid(models, parse_int_range(args.m, "--m", 1), [0])
+    if args.seed1_m:
+        wanted += grid(models, parse_int_range(args.seed1_m, "--seed1-m", 1), [1])
+    for spec in (RunSpec(r["seed"], r["m"], r["model"]) for r in study["runs"]):
+        run = args.workdir / "sweep" / "runs" / spec.name
         if not (run / "summary.json").is_file():
             continue
-        row = {**spec, **measure(run, spec["seed"], features, images, real_stats)}
+        row = {"model": spec.model, "m": spec.m, "seed": spec.seed,
+               **measure(run, spec.seed, features, images, real_stats)}
         rows.append(row)
-        print(f"{spec['model']:>4} m={spec['m']:>2} s{spec['seed']}: {row['active_dims']:>2} active, "
+        print(f"{spec.model:>4} m={spec.m:>2} s{spec.seed}: {row['active_dims']:>2} active, "
               f"FD classifier {row['frechet_classifier']:.1f}, pixels {row['frechet_pixels']:.1f}, "
               f"reconstructions {row['eval_reconstruction_frechet']:.1f} "
               f"(mse {row['eval_reconstruction_mse']:.4f}), {row['wall_seconds']:.0f} s", flush=True)
-    done = {(r["model"], r["m"], r["seed"]) for r in rows}
-    missing = [w for w in wanted if (w["model"], w["m"], w["seed"]) not in done]
+    done = {RunSpec(r["seed"], r["m"], r["model"]) for r in rows}
+    missing = [{"model": w.model, "m": w.m, "seed": w.seed} for w in wanted if w not in done]
     for w in missing:
         print(f"{w['model']:>4} m={w['m']:>2} s{w['seed']}: not trained (missing from the grid)")
     checks = verdicts(rows)
@@ -225,7 +229,7 @@ def main() -> None:
                        "measured": f"{len(missing)} of {len(wanted)} runs missing", "met": False})
     for c in checks:
         print(f"[{'MET' if c['met'] else 'NOT MET'}] {c['target']}: {c['measured']}")
-    config = json.loads((args.workdir / "sweep" / "sweep.json").read_text())["identity"]["config"]
+    config = study["identity"]["config"]
     report = {
         "benchmark": "Figure 4c on real MNIST: WAE and MaskAAE against the latent size, on a CPU",
         "command": " ".join("MNIST_TEST_DIR" if w == str(args.data) else w for w in sys.argv),
