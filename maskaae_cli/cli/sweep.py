@@ -27,6 +27,7 @@ stderr_console = Console(stderr=True)
 # train options the sweep sets itself for every run (or replaces with its own option)
 OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
 SWEEP_PANEL = "Sweep options"
+CLUSTER_PANEL = "Cluster options (--launcher slurm; pip install 'maskaae[cluster]')"
 TRAIN_PANEL = "Training options (passed to every 'maskaae train' run)"
 
 
@@ -59,9 +60,10 @@ def sweep_m(
     out: Annotated[Path, typer.Option(rich_help_panel=SWEEP_PANEL, help="Sweep folder: runs/<model>-"
                    "m<m>-s<seed>/ (one 'maskaae train' run folder each), logs/, sweep.json (the "
                    "options), results.csv, results.json, sweep.png and sweep.svg.")] = Path("runs/sweep-m"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, rich_help_panel=SWEEP_PANEL, help="Runs "
-                    "trained at once, each in its own process; with GPUs visible each job gets one "
-                    "(round-robin over CUDA_VISIBLE_DEVICES).")] = 1,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, rich_help_panel=SWEEP_PANEL,
+                    show_default=False, help="Runs trained at once, each in its own process; with GPUs "
+                    "visible each job gets one (round-robin over CUDA_VISIBLE_DEVICES). With --launcher "
+                    "slurm: the array's tasks running at once. (default: 1; slurm: no limit)")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=SWEEP_PANEL, show_default=False,
                        help="CPU threads for each job. (default: the CPU cores divided by --jobs)")] = None,
     fid_n: Annotated[int, typer.Option(min=2, rich_help_panel=SWEEP_PANEL, help="Image datasets: "
@@ -75,6 +77,33 @@ def sweep_m(
                        "nothing.")] = False,
     progress: Annotated[bool, typer.Option(rich_help_panel=SWEEP_PANEL, help="Show the live progress "
                         "display (a line per finished run is printed either way).")] = True,
+    launcher: Annotated[str, typer.Option(rich_help_panel=SWEEP_PANEL, help="Where the runs train: local "
+                        "(processes of this machine, --jobs at a time), slurm (each run one task of a "
+                        "SLURM job array, submitted with submitit from a login node; the sweep folder "
+                        "must be on a filesystem the nodes share) or submitit-local (the slurm path "
+                        "through submitit's local executor on this machine, to try it).")] = "local",
+    collect: Annotated[bool, typer.Option("--collect", rich_help_panel=SWEEP_PANEL, help="Run nothing: "
+                       "write the results table, figure and cost from the run folders as they are "
+                       "(with --launcher slurm: runs whose job ended unfinished are reported as "
+                       "failed).")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", rich_help_panel=CLUSTER_PANEL, help="Wait for "
+                    "the array to finish and write the results; --no-wait submits and returns (then "
+                    "--collect later).")] = True,
+    partition: Annotated[Optional[str], typer.Option(rich_help_panel=CLUSTER_PANEL, show_default=False,
+                         help="SLURM partition. (default: the cluster's)")] = None,
+    time: Annotated[str, typer.Option(rich_help_panel=CLUSTER_PANEL, help="Time limit of each run's "
+                    "task: minutes, HH:MM:SS or D-HH:MM:SS.")] = "24:00:00",
+    gpus_per_task: Annotated[Optional[int], typer.Option(min=0, rich_help_panel=CLUSTER_PANEL,
+                             show_default=False, help="GPUs for each run. (default: 1; 0 with "
+                             "--accelerator cpu)")] = None,
+    cpus_per_task: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=CLUSTER_PANEL,
+                             show_default=False, help="CPU cores for each run (its --threads unless "
+                             "--threads is given). (default: --threads, else the cluster's)")] = None,
+    account: Annotated[Optional[str], typer.Option(rich_help_panel=CLUSTER_PANEL, show_default=False,
+                       help="SLURM account to charge.")] = None,
+    sbatch: Annotated[Optional[list[str]], typer.Option(rich_help_panel=CLUSTER_PANEL, show_default=False,
+                      help="An extra #SBATCH option, KEY=VALUE or KEY (repeat it): --sbatch qos=high "
+                      "--sbatch constraint=a100.")] = None,
     **train_options: Any,
 ) -> None:
     """The latent-size study: train every (model, m, seed), measure each as 'maskaae fid' does, plot.
@@ -90,13 +119,23 @@ def sweep_m(
     existing sweep folder; other training options cannot (use another --out). The exit code is 1 when
     a run failed (its one-line reason is in results.csv, its output in DIR/logs/).
 
+    On a SLURM cluster, --launcher slurm submits every run as one task of a job array (DIR/jobs.json
+    keeps the job ids) and waits for it; re-running the same command waits for the runs still
+    queued or running and submits again only those whose job ended unfinished. --dry-run prints the
+    sbatch script; --no-wait submits and returns, and --collect writes the results later.
+
     Example: maskaae sweep-m --dataset synthetic --m 2:8:2,12,16,24,32 --seeds 0,1 --jobs 2 --out runs/fig4a
     """
+    from maskaae_cli.sweep.cluster import ClusterOptions
     from maskaae_cli.sweep.command import SweepOptions
 
+    cluster = ClusterOptions(partition=partition, time=time, gpus_per_task=gpus_per_task,
+                             cpus_per_task=cpus_per_task, account=account, sbatch=list(sbatch or []),
+                             wait=wait)
     rows = run_command(SweepOptions(m=m, models=models, seeds=seeds, out=out, jobs=jobs, threads=threads,
                                     fid_n=fid_n, inception_weights=inception_weights, dry_run=dry_run,
-                                    progress=progress, train_options=train_options,
+                                    progress=progress, launcher=launcher, collect=collect, cluster=cluster,
+                                    train_options=train_options,
                                     train_args=passthrough_args(ctx, train_options)),
                        console, stderr_console)
     if any(row.status == "failed" for row in rows):
@@ -127,6 +166,8 @@ def run_command(opts: SweepOptions, console: Console, status_console: Console,
     sweep = plan_sweep(opts)
     if opts.dry_run:
         console.print(dry_run_table(sweep))
+        if opts.launcher != "local":
+            print_sbatch_script(opts, sweep, console)
         return []
     rows, cost = execute(opts, sweep, status_console, run_one)
     console.print(results_table(rows, f"sweep-m {opts.out}"))
@@ -139,6 +180,21 @@ def run_command(opts: SweepOptions, console: Console, status_console: Console,
                   + (f"; {failed} failed: re-run the same command to retry them" if failed else ""),
                   highlight=False, soft_wrap=True)
     return rows
+
+
+def print_sbatch_script(opts: SweepOptions, sweep: Sweep, console: Console) -> None:
+    """--dry-run --launcher slurm: the sbatch script of the array it would submit."""
+    from maskaae_cli.sweep.cluster import script_for
+    from maskaae_cli.sweep.command import cluster_parameters
+
+    count = len(sweep.jobs())
+    if not count:
+        console.print("nothing to submit: every run is done", highlight=False)
+        return
+    console.print(f"# the sbatch script for the {count} run(s) not done (a run still queued or running, "
+                  f"per {opts.out}/jobs.json, is not submitted again):", highlight=False, soft_wrap=True)
+    console.print(script_for(opts.out, cluster_parameters(opts), count), highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 def dry_run_table(sweep: Sweep) -> Table:

@@ -14,10 +14,20 @@ from rich.console import Console
 
 from maskaae_cli.errors import UserError
 from maskaae_cli.presets import build_config, config_overrides
+from maskaae_cli.sweep.cluster import CLUSTERS, LAUNCHERS, ClusterOptions, SubmititLauncher
 from maskaae_cli.sweep.manifest import identity, open_sweep
 from maskaae_cli.sweep.plan import grid, parse_int_range, parse_models
 from maskaae_cli.sweep.results import RunResult
-from maskaae_cli.sweep.runner import JobFn, SubprocessRunner, make_slots, visible_gpus
+from maskaae_cli.sweep.runner import (
+    CollectOnly,
+    JobFn,
+    Launcher,
+    LocalPool,
+    Slot,
+    SubprocessRunner,
+    make_slots,
+    visible_gpus,
+)
 from maskaae_cli.sweep.study import Sweep, run_sweep
 
 
@@ -29,12 +39,15 @@ class SweepOptions:
     models: str = "maae,wae"
     seeds: str = "0"
     out: Path = Path("runs/sweep-m")
-    jobs: int = 1
+    jobs: int | None = None  # local: 1 by default; a cluster: the array's tasks at once (default: all)
     threads: int | None = None
     fid_n: int = 10_000
     inception_weights: Path | None = None
     dry_run: bool = False
     progress: bool = True
+    launcher: str = "local"  # local, slurm or submitit-local (cluster.LAUNCHERS)
+    collect: bool = False  # write the results from the folders; run nothing
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
     train_options: dict[str, Any] = field(default_factory=dict)  # pass-through values (None: unset)
     train_args: list[str] = field(default_factory=list)  # the same, as command-line words
 
@@ -44,8 +57,9 @@ def plan_sweep(opts: SweepOptions) -> Sweep:
     ms = parse_int_range(opts.m, "--m", minimum=1)
     seeds = parse_int_range(opts.seeds, "--seeds", minimum=0)
     models = parse_models(opts.models)
-    if opts.jobs < 1:
+    if opts.jobs is not None and opts.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    check_launcher(opts)
     cfg, _ = build_config(opts.train_options.get("recipe"), config_overrides(
         {**opts.train_options, "model": models[0], "m": ms[0], "seed": seeds[0]}))
     ident = identity(cfg.to_dict(), opts.fid_n)
@@ -56,6 +70,29 @@ def plan_sweep(opts: SweepOptions) -> Sweep:
         "dataset": cfg.data.dataset, "train_args": opts.train_args, "fid_n": opts.fid_n,
         "title": f"{cfg.data.dataset}" + (f" (n = {cfg.data.n_true})" if synthetic else "")
                  + f", {cfg.train.max_steps} steps"})
+
+
+def check_launcher(opts: SweepOptions) -> None:
+    """The launcher options fit together, and submitit is installed where it is needed."""
+    if opts.launcher not in LAUNCHERS:
+        raise UserError(f"unknown --launcher {opts.launcher!r}: use {', '.join(LAUNCHERS)}")
+    if opts.collect and opts.dry_run:
+        raise UserError("--collect and --dry-run do not go together: --collect writes the results, "
+                        "--dry-run writes nothing")
+    if opts.launcher == "local":
+        if opts.cluster != ClusterOptions():
+            raise UserError("the cluster options (--partition, --time, --gpus-per-task, --cpus-per-task, "
+                            "--account, --sbatch, --no-wait) need --launcher slurm")
+        return
+    cluster_parameters(opts)  # a bad --time or --sbatch is one line before anything is written
+    from maskaae_cli.sweep.submitit_seam import require
+
+    require(f"--launcher {opts.launcher}")
+
+
+def cluster_parameters(opts: SweepOptions) -> dict[str, Any]:
+    accelerator = str(opts.train_options.get("accelerator") or "auto")
+    return opts.cluster.slurm_parameters(accelerator, opts.threads, opts.jobs)
 
 
 @contextmanager
@@ -75,20 +112,32 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def execute(opts: SweepOptions, sweep: Sweep, status_console: Console,
-            run_one: JobFn | None = None) -> tuple[list[RunResult], dict[str, Any]]:
-    """Run what ``sweep`` still needs (``run_one`` replaces the real trainer in tests); return the
-    rows of the whole study and the cost summary."""
-    accelerator = str(opts.train_options.get("accelerator") or "auto")
-    gpus = [] if accelerator == "cpu" else visible_gpus()
-    slots = make_slots(opts.jobs, opts.threads, gpus)
+def make_launcher(opts: SweepOptions, status_console: Console, run_one: JobFn | None = None) -> Launcher:
+    """Where the jobs run: the local pool, a SLURM array (or submitit's local executor), or nowhere
+    (--collect). ``run_one`` replaces the real trainer in tests."""
     fid_args = ["--n", str(opts.fid_n)]
     if opts.inception_weights:
         fid_args += ["--inception-weights", str(opts.inception_weights)]
     runner = SubprocessRunner(opts.train_args, fid_args, opts.out / "logs")
-    where = f"{len(gpus)} GPU(s)" if gpus else f"{slots[0].threads} CPU thread(s) each"
-    status_console.print(f"sweep-m: {len(sweep.grid)} runs, {len(slots)} at a time, {where}; "
-                         f"folder {opts.out}", highlight=False)
+    if opts.launcher != "local":
+        params = cluster_parameters(opts)
+        slot = Slot(0, opts.threads or opts.cluster.cpus_per_task, None)  # SLURM gives the task its GPUs
+        return SubmititLauncher(opts.out, CLUSTERS[opts.launcher], params, run_one or runner, slot,
+                                status_console, wait=opts.cluster.wait, submit=not opts.collect)
+    if opts.collect:
+        return CollectOnly(lambda line: status_console.print(line, highlight=False))
+    accelerator = str(opts.train_options.get("accelerator") or "auto")
+    gpus = [] if accelerator == "cpu" else visible_gpus()
+    slots = make_slots(opts.jobs or 1, opts.threads, gpus)
+    return LocalPool(slots, run_one or runner, runner.stop if run_one is None else None)
+
+
+def execute(opts: SweepOptions, sweep: Sweep, status_console: Console,
+            run_one: JobFn | None = None) -> tuple[list[RunResult], dict[str, Any]]:
+    """Run what ``sweep`` still needs (``run_one`` replaces the real trainer in tests); return the
+    rows of the whole study and the cost summary."""
+    launcher = make_launcher(opts, status_console, run_one)
+    status_console.print(f"sweep-m: {len(sweep.grid)} runs, {launcher.describe()}; folder {opts.out}",
+                         highlight=False)
     with sigterm_interrupts():
-        return run_sweep(sweep, slots, run_one or runner, status_console, opts.progress,
-                         on_interrupt=runner.stop if run_one is None else None)
+        return run_sweep(sweep, launcher, status_console, opts.progress)

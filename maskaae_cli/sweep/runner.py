@@ -1,8 +1,9 @@
 """Run the sweep's jobs: each one a `maskaae train` (then `maskaae fid` for images) subprocess.
 
-``execute`` runs jobs N at a time on worker slots; each slot owns a share of the CPU threads and,
-when GPUs are visible, one GPU (slots take the GPUs round-robin).  The function that runs one job
-is injected, so tests can replace the real trainer.
+Where the jobs run is a :class:`Launcher`, injected into the sweep: :class:`LocalPool` (here) runs
+them N at a time on worker slots, each slot owning a share of the CPU threads and, when GPUs are
+visible, one GPU (slots take the GPUs round-robin); ``sweep/cluster.py`` submits them as a SLURM job
+array.  The function that runs one job is injected too, so tests can replace the real trainer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import maskaae_cli
 from maskaae_cli.atomic_io import atomic_write_text
@@ -52,6 +54,28 @@ class Outcome:
 
 
 JobFn = Callable[[Job, Slot], Outcome]
+DoneFn = Callable[[Job, Outcome], None]
+
+
+def plan_job(spec: RunSpec, run_dir: Path) -> Job | None:
+    """What ``run_dir`` still needs: None (done), a measurement, or a training (with --overwrite when
+    the folder holds an unfinished run)."""
+    state = needs(run_dir)
+    if state == "train":
+        return Job(spec, run_dir, "train", run_dir.is_dir() and any(run_dir.iterdir()))
+    return Job(spec, run_dir, "metric") if state == "metric" else None
+
+
+class Launcher(Protocol):
+    """Where the sweep's jobs run; ``on_done`` is called (in the caller's thread) as each finishes.
+
+    A launcher may return before every job has finished (a cluster array left running); the
+    sweep then records what has finished so far.
+    """
+
+    def describe(self) -> str: ...
+
+    def launch(self, jobs: list[Job], on_done: DoneFn) -> None: ...
 
 
 def cpu_count() -> int:
@@ -110,6 +134,37 @@ def execute(jobs: list[Job], slots: list[Slot], run_one: JobFn,
     pool.shutdown(wait=True)
 
 
+@dataclass
+class LocalPool:
+    """The default launcher: the jobs run on this machine, ``len(slots)`` at a time."""
+
+    slots: list[Slot]
+    run_one: JobFn
+    on_interrupt: Callable[[], None] | None = None
+
+    def describe(self) -> str:
+        gpus = {s.gpu for s in self.slots if s.gpu is not None}
+        where = f"{len(gpus)} GPU(s)" if gpus else f"{self.slots[0].threads} CPU thread(s) each"
+        return f"{len(self.slots)} at a time, {where}"
+
+    def launch(self, jobs: list[Job], on_done: DoneFn) -> None:
+        execute(jobs, self.slots, self.run_one, on_done, self.on_interrupt)
+
+
+class CollectOnly:
+    """``--collect`` without a cluster: nothing runs; the results are written from the folders."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def describe(self) -> str:
+        return "collecting only"
+
+    def launch(self, jobs: list[Job], on_done: DoneFn) -> None:
+        if jobs:
+            self.say(f"{len(jobs)} run(s) not done: re-run without --collect to train them")
+
+
 class SubprocessRunner:
     """Runs one job as real `maskaae train` / `maskaae fid` subprocesses, logging to LOG_DIR/NAME.log."""
 
@@ -120,6 +175,13 @@ class SubprocessRunner:
         self._live: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self._stopping = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a cluster task (sweep/cluster.py): the options, not the live children."""
+        return {"train_args": self.train_args, "fid_args": self.fid_args, "log_dir": self.log_dir}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["train_args"], state["fid_args"], state["log_dir"])
 
     def train_command(self, job: Job, slot: Slot) -> list[str]:
         s = job.spec

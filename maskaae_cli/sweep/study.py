@@ -24,15 +24,8 @@ from rich.progress import (
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.plot import plot_sweep
-from maskaae_cli.sweep.results import (
-    RunResult,
-    cost_summary,
-    load_result,
-    needs,
-    read_json,
-    write_results,
-)
-from maskaae_cli.sweep.runner import Job, JobFn, Outcome, Slot, execute
+from maskaae_cli.sweep.results import RunResult, cost_summary, load_result, read_json, write_results
+from maskaae_cli.sweep.runner import Job, Launcher, Outcome, plan_job
 
 LOCK = "sweep.lock"
 
@@ -58,16 +51,7 @@ class Sweep:
 
     def jobs(self) -> list[Job]:
         """The grid's runs that are not done: unfinished folders retrain, unmeasured ones measure."""
-        todo = []
-        for spec in self.grid:
-            run_dir = self.run_dir(spec)
-            state = needs(run_dir)
-            if state == "train":
-                retry = run_dir.is_dir() and any(run_dir.iterdir())
-                todo.append(Job(spec, run_dir, "train", retry))
-            elif state == "metric":
-                todo.append(Job(spec, run_dir, "metric"))
-        return todo
+        return [job for spec in self.grid if (job := plan_job(spec, self.run_dir(spec))) is not None]
 
 
 @contextmanager
@@ -132,9 +116,10 @@ def finished_line(row: RunResult, seconds: float) -> str:
             f"{row.m}, {row.steps} steps, {seconds:.0f}s")
 
 
-def run_sweep(sweep: Sweep, slots: list[Slot], run_one: JobFn, console: Console,
-              progress: bool = True, on_interrupt: Any = None) -> tuple[list[RunResult], dict[str, Any]]:
-    """Run what the grid still needs; results.csv is rewritten after every finished run.
+def run_sweep(sweep: Sweep, launcher: Launcher, console: Console,
+              progress: bool = True) -> tuple[list[RunResult], dict[str, Any]]:
+    """Run what the grid still needs through ``launcher``; results.csv is rewritten after every
+    finished run (a launcher that leaves a cluster array running returns before its runs finish).
 
     Returns the rows of the whole study and the cost summary; writes sweep.png / sweep.svg.
     """
@@ -151,7 +136,7 @@ def run_sweep(sweep: Sweep, slots: list[Slot], run_one: JobFn, console: Console,
                            MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                            console=console, disable=not (progress and console.is_terminal))
         with display:
-            task = display.add_task(f"sweep ({len(slots)} at a time)", total=len(sweep.grid),
+            task = display.add_task(f"sweep ({launcher.describe()})", total=len(sweep.grid),
                                     completed=skipped)
 
             def on_done(job: Job, outcome: Outcome) -> None:
@@ -166,7 +151,7 @@ def run_sweep(sweep: Sweep, slots: list[Slot], run_one: JobFn, console: Console,
                                       soft_wrap=True)
 
             try:
-                execute(jobs, slots, run_one, on_done, on_interrupt)
+                launcher.launch(jobs, on_done)
             finally:  # an interrupted sweep still gets the figure of what has finished
                 cost = save(sweep, rows)
                 ordered = [rows[spec] for spec in sweep.study]
