@@ -137,29 +137,29 @@ class SubmititLauncher:
             if entry is None:
                 again.append(job)
                 continue
-            state = self._state(entry)
+            tracked = Tracked(job, self._attach(entry), entry["job_id"])
+            state = self._state(entry, tracked.handle)
             if state in seam.ACTIVE:
-                live.append(Tracked(job, self._attach(entry), entry["job_id"]))
-            elif not self.submit:
-                on_done(job, Outcome(False, f"{self._kind()} job {entry['job_id']} ended {state.lower()} "
-                                            "without finishing the run: re-run without --collect to "
-                                            "submit it again"))
+                live.append(tracked)
+            elif not self.submit:  # --collect: the run's row says why it is not done
+                on_done(job, self._outcome(tracked, state))
             else:
                 record.retire(job.spec.name, state)
                 again.append(job)
         if live:
-            self.console.print(f"{len(live)} run(s) already queued or running, not submitted again: "
+            self.console.print(f"{len(live)} run(s) still queued or running (not submitted again): "
                                + ", ".join(f"{t.job.spec.name} ({t.job_id})" for t in live), highlight=False,
                                soft_wrap=True)
         if again and self.submit:
             live += self._submit(again, record)
         elif again:
-            self.console.print(f"{len(again)} run(s) not done and not submitted", highlight=False)
+            self.console.print(f"{len(again)} run(s) not done and not submitted: re-run without --collect "
+                               "to submit them", highlight=False, soft_wrap=True)
         if not live:
             return
         if not self.wait:
-            self.console.print(f"not waiting for {len(live)} run(s): re-run the same command with --collect "
-                               "to write the results once they have finished (or without it to wait)",
+            self.console.print(f"not waiting for {len(live)} run(s): the same command with --collect "
+                               "writes the results once they have finished (without it, it waits)",
                                highlight=False, soft_wrap=True)
             return
         self._wait(live, on_done)
@@ -170,10 +170,10 @@ class SubmititLauncher:
     def _attach(self, entry: dict[str, Any]) -> Any:
         return seam.attach(self.cluster, self.folder, entry["job_id"])
 
-    def _state(self, entry: dict[str, Any]) -> str:
+    def _state(self, entry: dict[str, Any], handle: Any) -> str:
         if entry.get("cluster") != self.cluster:  # a job of another launcher: not ours to wait for
             return "GONE"
-        return seam.job_state(self.cluster, self._attach(entry))
+        return seam.job_state(self.cluster, handle)
 
     def _submit(self, jobs: list[Job], record: JobsRecord) -> list[Tracked]:
         executor = seam.make_executor(self.cluster, self.folder, self.params)

@@ -85,9 +85,11 @@ def check_launcher(opts: SweepOptions) -> None:
                             "--account, --sbatch, --no-wait) need --launcher slurm")
         return
     cluster_parameters(opts)  # a bad --time or --sbatch is one line before anything is written
-    from maskaae_cli.sweep.submitit_seam import require
+    from maskaae_cli.sweep.submitit_seam import check_slurm, require
 
     require(f"--launcher {opts.launcher}")
+    if opts.launcher == "slurm" and not (opts.dry_run or opts.collect):
+        check_slurm()
 
 
 def cluster_parameters(opts: SweepOptions) -> dict[str, Any]:
@@ -123,7 +125,8 @@ def make_launcher(opts: SweepOptions, status_console: Console, run_one: JobFn | 
         params = cluster_parameters(opts)
         slot = Slot(0, opts.threads or opts.cluster.cpus_per_task, None)  # SLURM gives the task its GPUs
         return SubmititLauncher(opts.out, CLUSTERS[opts.launcher], params, run_one or runner, slot,
-                                status_console, wait=opts.cluster.wait, submit=not opts.collect)
+                                status_console, wait=opts.cluster.wait and not opts.collect,
+                                submit=not opts.collect)
     if opts.collect:
         return CollectOnly(lambda line: status_console.print(line, highlight=False))
     accelerator = str(opts.train_options.get("accelerator") or "auto")

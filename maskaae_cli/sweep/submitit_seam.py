@@ -8,6 +8,7 @@ sweep-m is found by its controller's process id).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,16 @@ def require(what: str) -> ModuleType:
     return submitit
 
 
+NO_SRUN = ("--launcher slurm: SLURM's 'srun' is not on this machine's PATH: run sweep-m on the cluster's "
+           "login node (add --dry-run to print the sbatch script here)")
+
+
+def check_slurm() -> None:
+    """One line before anything is written when SLURM's commands are not here."""
+    if shutil.which("srun") is None:
+        raise UserError(NO_SRUN)
+
+
 def make_executor(cluster: str, folder: Path, params: dict[str, Any]) -> Any:
     """A SlurmExecutor with ``params`` (sbatch names), or a LocalExecutor with its time limit."""
     submitit = require(f"--launcher {cluster}")
@@ -42,8 +53,7 @@ def make_executor(cluster: str, folder: Path, params: dict[str, Any]) -> Any:
     try:
         executor = submitit.SlurmExecutor(folder=folder)
     except RuntimeError:
-        raise UserError("--launcher slurm: SLURM's 'srun' is not on this machine's PATH: run sweep-m on "
-                        "the cluster's login node (add --dry-run to print the sbatch script here)") from None
+        raise UserError(NO_SRUN) from None
     _update(executor, params)
     return executor
 
