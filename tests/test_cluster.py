@@ -120,8 +120,12 @@ def test_failed_and_cancelled_tasks_run_again_finished_and_running_ones_do_not(t
     now = {name: entry["job_id"] for name, entry in second["runs"].items()}
     assert now["maae-m2-s0"] == first["maae-m2-s0"] and now["maae-m4-s0"] == first["maae-m4-s0"]
     assert now["wae-m2-s0"] != first["wae-m2-s0"] and now["wae-m4-s0"] != first["wae-m4-s0"]
-    assert {(r["run"], r["job_id"], r["state"]) for r in second["replaced"]} == {
-        ("wae-m2-s0", first["wae-m2-s0"], "FINISHED"), ("wae-m4-s0", first["wae-m4-s0"], "GONE")}
+    replaced = {r["run"]: r for r in second["replaced"]}
+    failed, cancelled = replaced["wae-m2-s0"], replaced["wae-m4-s0"]
+    assert (failed["job_id"], failed["state"]) == (first["wae-m2-s0"], "FINISHED")
+    assert failed["error"] == "train: boom"  # the task ran and the run failed
+    assert (cancelled["job_id"], cancelled["state"]) == (first["wae-m4-s0"], "GONE")
+    assert "ended gone without finishing the run" in cancelled["error"]
 
     for name in ("maae-m4-s0", "wae-m4-s0"):
         (control / f"gate-{name}").touch()

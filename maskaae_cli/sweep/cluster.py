@@ -144,7 +144,7 @@ class SubmititLauncher:
             elif not self.submit:  # --collect: the run's row says why it is not done
                 on_done(job, self._outcome(tracked, state))
             else:
-                record.retire(job.spec.name, state)
+                record.retire(job.spec.name, state, self._outcome(tracked, state).error)
                 again.append(job)
         if live:
             self.console.print(f"{len(live)} run(s) still queued or running (not submitted again): "

@@ -50,11 +50,11 @@ class JobsRecord:
         for name, entry in entries.items():
             self.runs[name] = {**entry, "cluster": cluster, "array_id": array_id, "submitted": when}
 
-    def retire(self, name: str, state: str) -> None:
-        """``name``'s job has ended without finishing the run: keep it in ``replaced``."""
+    def retire(self, name: str, state: str, error: str = "") -> None:
+        """``name``'s job has ended without finishing the run (``error``: why): keep it in ``replaced``."""
         old = self.runs.pop(name, None)
         if old is not None:
-            self.replaced.append({"run": name, **old, "state": state})
+            self.replaced.append({"run": name, **old, "state": state, "error": error})
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
