@@ -1,16 +1,22 @@
-"""A stand-in trainer that submitit's tasks can unpickle (this folder is on their PYTHONPATH).
+"""A stand-in trainer that submitit's tasks can unpickle (this folder is on their PYTHONPATH), and
+helpers to run a sweep through a cluster launcher in-process.
 
 It writes summary.json as training does. Files in its control folder steer it from the test:
-``hold-NAME`` makes run NAME wait for ``gate-NAME``; ``fail-NAME`` makes it fail. Every call appends
-``NAME STEP RETRY`` to ``calls.log`` there (the tasks run in other processes).
+``hold-NAME`` makes run NAME wait for ``gate-NAME`` (a SIGTERM stops it); ``fail-NAME`` makes it
+fail. Every call appends ``NAME STEP RETRY`` to ``calls.log`` there (the tasks run in other processes).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rich.console import Console
 
 from maskaae_cli.sweep.runner import Job, Outcome, Slot
 
@@ -26,9 +32,16 @@ class ScriptedTrainer:
         job.run_dir.mkdir(parents=True, exist_ok=True)
         (job.run_dir / "config.yaml").write_text("partial\n")
         if (self.control / f"hold-{name}").exists():
-            deadline = time.monotonic() + 120
-            while not (self.control / f"gate-{name}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            stopped: list[int] = []  # like `maskaae train`, a SIGTERM (scancel) stops it
+            previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+            try:
+                deadline = time.monotonic() + 120
+                while not (self.control / f"gate-{name}").exists() and time.monotonic() < deadline:
+                    if stopped:
+                        return Outcome(False, "train: stopped by SIGTERM")
+                    time.sleep(0.05)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
         if (self.control / f"fail-{name}").exists():
             return Outcome(False, "train: boom")
         spec = job.spec
@@ -42,3 +55,38 @@ class ScriptedTrainer:
 def calls(control: Path) -> list[str]:
     path = control / "calls.log"
     return path.read_text().splitlines() if path.exists() else []
+
+
+def sweep(out: Path, trainer: ScriptedTrainer | None, *, wait: bool = True, collect: bool = False,
+          **options) -> str:
+    """Run sweep-m in-process through a cluster launcher (submitit's local executor unless
+    ``launcher=`` says otherwise); return what it printed."""
+    # imported here: the tasks that unpickle ScriptedTrainer need none of the CLI
+    from maskaae_cli.cli.sweep import run_command
+    from maskaae_cli.sweep.cluster import ClusterOptions
+    from maskaae_cli.sweep.command import SweepOptions
+
+    text = io.StringIO()
+    console = Console(file=text, width=300)
+    opts = SweepOptions(**{"m": "2,4", "models": "maae,wae", "seeds": "0", "out": out, "threads": 1,
+                           "progress": False, "launcher": "submitit-local", "collect": collect,
+                           "cluster": ClusterOptions(time="10", wait=wait),
+                           "train_options": {"accelerator": "cpu"}, **options})
+    run_command(opts, console, console, run_one=trainer)
+    return text.getvalue()
+
+
+def table(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "results.csv").open(newline="") as f:
+        return {f"{r['model']}-m{r['m']}-s{r['seed']}": r for r in csv.DictReader(f)}
+
+
+def jobs(out: Path) -> dict:
+    return json.loads((out / "jobs.json").read_text())
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -3,26 +3,20 @@ executor here), the job ids in jobs.json, resuming, --collect, --dry-run and the
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import pickle
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from cluster_support import ScriptedTrainer, calls
+from cluster_support import ScriptedTrainer, calls, jobs, sweep, table, wait_for
 from conftest import run_cli, tiny_config
-from rich.console import Console
 
-from maskaae_cli.cli.sweep import run_command
 from maskaae_cli.errors import UserError
-from maskaae_cli.sweep.cluster import ClusterOptions, parse_sbatch, parse_time
-from maskaae_cli.sweep.command import SweepOptions
+from maskaae_cli.sweep.cluster import parse_sbatch, parse_time
 from maskaae_cli.sweep.runner import SubprocessRunner
 
 submitit = pytest.importorskip("submitit")  # the test extra installs it: skipped only outside it
@@ -35,34 +29,6 @@ def _tasks_import_this_folder(monkeypatch):
     """submitit's task processes unpickle ScriptedTrainer from tests/cluster_support.py."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH"))
                                                      if p))
-
-
-def sweep(out: Path, trainer: ScriptedTrainer | None, *, wait: bool = True, collect: bool = False,
-          **options) -> str:
-    """Run sweep-m through submitit's local executor in-process; return what it printed."""
-    text = io.StringIO()
-    console = Console(file=text, width=300)
-    opts = SweepOptions(**{"m": "2,4", "models": "maae,wae", "seeds": "0", "out": out, "threads": 1,
-                           "progress": False, "launcher": "submitit-local", "collect": collect,
-                           "cluster": ClusterOptions(time="10", wait=wait), **options})
-    run_command(opts, console, console, run_one=trainer)
-    return text.getvalue()
-
-
-def table(out: Path) -> dict[str, dict[str, str]]:
-    with (out / "results.csv").open(newline="") as f:
-        return {f"{r['model']}-m{r['m']}-s{r['seed']}": r for r in csv.DictReader(f)}
-
-
-def jobs(out: Path) -> dict:
-    return json.loads((out / "jobs.json").read_text())
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def result_written(out: Path, job_id: str) -> bool:

@@ -18,9 +18,10 @@ from typing import Any
 from maskaae_cli.errors import UserError
 
 INSTALL = "pip install 'maskaae[cluster]'"
-# SLURM states of a job that has not ended (it may still run the task): never submit its run again
-ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
-          "PREEMPTED", "READY", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD"}
+# SLURM states of a job whose task may still run (or run again): its run is not submitted again.
+# COMPLETING is not one: the task has ended (a cancelled task's processes are being killed).
+ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED", "PREEMPTED", "READY",
+          "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "RESV_DEL_HOLD"}
 FINISHED = "FINISHED"  # the task wrote its result
 
 
