@@ -178,6 +178,14 @@ def test_without_srun_one_line_says_where_to_run(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "'srun' is not on this machine's PATH")
 
 
+def test_help_explains_the_cluster_options(capsys):
+    code, out, _ = run_cli(["sweep-m", "--help"], capsys)
+    assert code == 0
+    for option in ("--launcher", "--collect", "--no-wait", "--partition", "--time", "--gpus-per-task",
+                   "--cpus-per-task", "--account", "--sbatch", "maskaae[cluster]"):
+        assert option in out, option
+
+
 @pytest.mark.parametrize(("text", "minutes"), [("90", 90), ("30:30", 31), ("4:00:00", 240), ("1-12", 2160),
                                                 ("2-00:30", 2910), ("0-01:00:01", 61)])
 def test_time_limits(text, minutes):

@@ -27,7 +27,7 @@ stderr_console = Console(stderr=True)
 # train options the sweep sets itself for every run (or replaces with its own option)
 OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
 SWEEP_PANEL = "Sweep options"
-CLUSTER_PANEL = "Cluster options (--launcher slurm; pip install 'maskaae[cluster]')"
+CLUSTER_PANEL = "Cluster options (--launcher slurm; pip install 'maskaae\\[cluster]')"  # \\[: not rich markup
 TRAIN_PANEL = "Training options (passed to every 'maskaae train' run)"
 
 
