@@ -213,7 +213,7 @@ class SubmititLauncher:
                                       f"{lines[-1] if lines else type(exc).__name__} (log: {log})")
             if isinstance(outcome, Outcome):
                 return outcome
-        return Outcome(False, f"{self._kind()} job {tracked.job_id} ended {state.lower()} without "
+        return Outcome(False, f"{self._kind()} job {tracked.job_id} ended ({state}) without "
                               f"finishing the run (log: {log})")
 
 
