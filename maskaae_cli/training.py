@@ -14,7 +14,7 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 
 from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
@@ -58,12 +58,16 @@ def quiet_lightning() -> None:
                     ".*Checkpoint directory .* exists and is not empty.*", ".*all_gather is deprecated.*",
                     # a resumed run draws fresh batches (notes: the data order is not replayed)
                     ".*your dataloader is not resumable.*",
-                    ".*smaller than the logging interval.*"):  # counts optimiser steps, not iterations
+                    ".*smaller than the logging interval.*",  # counts optimiser steps, not iterations
+                    ".*The `srun` command is available on your system but is not used.*"):
         warnings.filterwarnings("ignore", message=pattern)
-    # "`Trainer.fit` stopped: `max_steps=2400` reached" counts optimiser steps, not iterations.
+    # "`Trainer.fit` stopped: `max_steps=2400` reached" counts optimiser steps, not iterations; the
+    # accelerator banners ("GPU available: False, used: False", ...) repeat what run.json records.
     noise = ("litlogger", "`Trainer.fit` stopped")
+    banners = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not any(n in record.getMessage() for n in noise))
+        lambda record: not (any(n in record.getMessage() for n in noise)
+                            or record.getMessage().startswith(banners)))
 
 
 def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
@@ -152,11 +156,9 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
-    space = None
+    space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
         space, notice = eval_feature_space(t.eval_features)
-        if notice:
-            rank_zero_info(notice)
     wandb_id = read_logger_record(run_dir).get("wandb_id") if resume else None
     if t.logger == "wandb" and wandb_id is None:
         wandb_id = new_wandb_id()
@@ -168,7 +170,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     check_precision(trainer, t.precision)
     graphs_line = configure_cuda_graphs(cfg, trainer, model, dm)
     if trainer.is_global_zero:
-        for line in (announce, graphs_line):
+        for line in (announce, *dm.notes, graphs_line, notice):
             if line:
                 _console.print(line, highlight=False, soft_wrap=True)
     folder = _take_folder(trainer, cfg, resume, wandb_id)
