@@ -34,10 +34,11 @@ from maskaae_cli.loggers import (
     read_logger_record,
     write_logger_record,
 )
-from maskaae_cli.metrics.features import FeatureSpace, eval_feature_space
+from maskaae_cli.metrics.features import FeatureSpace, describe, eval_feature_space
 from maskaae_cli.metrics.fid import compare, compute_real, summarise
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.presets import runs_on_gpu
 from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
 from maskaae_cli.run_dir import PreparedRunDir, check_out_dir, prepare_run_dir, write_json, write_run_record
@@ -158,7 +159,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
     space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
-        space, notice = eval_feature_space(t.eval_features)
+        space, notice = eval_feature_space(t.eval_features, runs_on_gpu(t.accelerator, t.gpus))
     wandb_id = read_logger_record(run_dir).get("wandb_id") if resume else None
     if t.logger == "wandb" and wandb_id is None:
         wandb_id = new_wandb_id()
@@ -314,7 +315,7 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
         real = compute_real(dm.test_data, space, FID_BATCH)
         fake = summarise(space, sample_batches(model, n, cfg.train.seed, FID_BATCH, model.device))
         summary["frechet_distance"] = compare(fake, real, space.name).fid
-        summary["frechet_features"] = space.name
+        summary.update({f"frechet_{k}": v for k, v in describe(space).items()})
         summary["frechet_against"] = f"test split ({real.n} images, {n} generated)"
     summary["test_reconstruction"] = float(sum(
         torch.nn.functional.mse_loss(model.reconstruct(x.to(model.device)), x.to(model.device),
