@@ -1,17 +1,19 @@
 """What pushes each mask dimension open or shut while the mask searches?
 
-Trains one synthetic MaskAAE run with the real training code and, every --every iterations from
---start to --until (where it stops), records per latent dimension: alpha, the latent cycle error
-(maskaae_cli.metrics.latent_cycle, last weights) and the gradient with respect to beta of each
-weighted term of the mask loss on one batch (the model's own terms): reconstruction, adversarial
-gap, polarisation and cycle term. A positive gradient closes the dimension (descent lowers
-beta), a negative one opens it. The run's random numbers are restored after each record, so it
-trains as `maskaae train` with the same options would. Writes one JSON line per record to --out
-and prints the active count.
+Trains one MaskAAE run (synthetic data, or any --dataset with --data-dir) with the real training
+code and, every --every iterations from --start to --until (where it stops), records per latent
+dimension: alpha, the latent cycle error (maskaae_cli.metrics.latent_cycle, last weights) and the
+gradient with respect to beta of each weighted term of the mask loss on one batch (the model's own
+terms): reconstruction, adversarial gap, polarisation and cycle term. A positive gradient closes
+the dimension (descent lowers beta), a negative one opens it. The run's random numbers are
+restored after each record, so it trains as `maskaae train` with the same options would. Writes
+one JSON line per record to --out and prints the active count.
 
     python benchmarks/mask_forces.py --n-true 16 --m 64 --until 4200 --out runs/forces-n16m64.jsonl
     python benchmarks/mask_forces.py --n-true 8 --m 32 --recipe benchmarks/recipes/synthetic-cycle.yaml \\
         --out runs/forces-n8m32-round5.jsonl
+    python benchmarks/mask_forces.py --dataset cifar10 --data-dir CIFAR_DIR --recipe cifar10-cpu --m 128 \\
+        --start 1000 --until 3000 --cycle-samples 0 --out runs/forces-c10-m128.jsonl
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def forces(model: MaskAAE, x: torch.Tensor, step: int) -> dict[str, list[float]]
 class MaskForces(L.Callback):
     """Records :func:`forces`, alpha and the cycle error; stops the run at ``until``."""
 
-    def __init__(self, out: Path, start: int, until: int, every: int) -> None:
+    def __init__(self, out: Path, start: int, until: int, every: int, cycle_samples: int = 4000) -> None:
         self.out, self.start, self.until, self.every = out, start, until, every
+        self.cycle_samples = cycle_samples
         self.file = out.open("w")
 
     def on_train_batch_end(self, trainer, model: MaskAAE, outputs, batch, batch_idx) -> None:  # noqa: ANN001
@@ -55,7 +58,9 @@ class MaskForces(L.Callback):
         x = (batch[0] if isinstance(batch, (list, tuple)) else batch)[:256]
         record = {"iteration": step, "alpha": model.mask.alpha.detach().tolist(),
                   "forces": forces(model, x, step),
-                  "cycle_error": latent_cycle_error(model, n=4000).tolist()}
+                  "rec": float(model.mask_loss_terms(x, step)[1]["rec"].detach()),
+                  "cycle_error": (latent_cycle_error(model, n=self.cycle_samples).tolist()
+                                  if self.cycle_samples else None)}
         model.train()
         torch.set_rng_state(rng)
         self.file.write(json.dumps(record) + "\n")
@@ -65,6 +70,9 @@ class MaskForces(L.Callback):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--cycle-samples", type=int, default=4000, help="prior draws of the cycle error (0: skip)")
     p.add_argument("--n-true", type=int, default=8)
     p.add_argument("--m", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -79,11 +87,13 @@ def main() -> None:
     if out.exists() and not a.overwrite:
         sys.exit(f"error: {out} exists: pass --overwrite to replace it, or choose another --out")
     cfg = Config.from_dict(load_recipe(a.recipe)) if a.recipe else Config()
-    cfg.update({"data": {"dataset": "synthetic", "n_true": a.n_true}, "model": {"m": a.m},
+    data = {"dataset": a.dataset, "data_dir": a.data_dir, "download": False} if a.dataset != "synthetic" \
+        else {"dataset": "synthetic", "n_true": a.n_true}
+    cfg.update({"data": data, "model": {"m": a.m},
                 "train": {"seed": a.seed, "out": str(out.with_suffix("")), "overwrite": a.overwrite,
                           "progress": False, "threads": 1}})
     out.parent.mkdir(parents=True, exist_ok=True)
-    train(cfg, extra_callbacks=[MaskForces(out, a.start, a.until, a.every)])
+    train(cfg, extra_callbacks=[MaskForces(out, a.start, a.until, a.every, a.cycle_samples)])
     print(f"written: {out}")
 
 

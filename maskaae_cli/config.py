@@ -144,9 +144,9 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 1_000
     eval_samples: int = 10_000
-    # image runs: the feature space of the evaluations' Frechet distance ("inception" where its
-    # weights are on disk, a TorchScript file, or "none"); vectors are always compared as they are
-    eval_features: str = "inception"
+    # image runs: the feature space of the evaluations' Frechet distance ("auto": Inception on a GPU,
+    # none on a CPU; "inception", a TorchScript file, or "none"); vectors are always compared as they are
+    eval_features: str = "auto"
     ckpt_every: int = 5_000
     logger: str = "csv"
     wandb_project: str | None = None  # None: "maskaae"

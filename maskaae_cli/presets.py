@@ -20,7 +20,8 @@ from maskaae_cli.errors import UserError
 
 PAPER_SCALE = {"synthetic": "synthetic", "mnist": "mnist", "fashion-mnist": "fashion-mnist",
                "cifar10": "cifar10", "celeba": "celeba"}
-CPU_SIZED = {"mnist": "mnist-cpu", "fashion-mnist": "fashion-mnist-cpu"}
+CPU_SIZED = {"mnist": "mnist-cpu", "fashion-mnist": "fashion-mnist-cpu", "cifar10": "cifar10-cpu",
+             "celeba": "celeba-cpu"}
 DEFAULT_IMAGE_SIZE = 64  # folder: images are resized to --image-size, this by default
 
 

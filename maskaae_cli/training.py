@@ -14,7 +14,7 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 
 from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
@@ -34,10 +34,11 @@ from maskaae_cli.loggers import (
     read_logger_record,
     write_logger_record,
 )
-from maskaae_cli.metrics.features import FeatureSpace, eval_feature_space
+from maskaae_cli.metrics.features import FeatureSpace, describe, eval_feature_space
 from maskaae_cli.metrics.fid import compare, compute_real, summarise
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.presets import runs_on_gpu
 from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
 from maskaae_cli.run_dir import PreparedRunDir, check_out_dir, prepare_run_dir, write_json, write_run_record
@@ -58,12 +59,16 @@ def quiet_lightning() -> None:
                     ".*Checkpoint directory .* exists and is not empty.*", ".*all_gather is deprecated.*",
                     # a resumed run draws fresh batches (notes: the data order is not replayed)
                     ".*your dataloader is not resumable.*",
-                    ".*smaller than the logging interval.*"):  # counts optimiser steps, not iterations
+                    ".*smaller than the logging interval.*",  # counts optimiser steps, not iterations
+                    ".*The `srun` command is available on your system but is not used.*"):
         warnings.filterwarnings("ignore", message=pattern)
-    # "`Trainer.fit` stopped: `max_steps=2400` reached" counts optimiser steps, not iterations.
+    # "`Trainer.fit` stopped: `max_steps=2400` reached" counts optimiser steps, not iterations; the
+    # accelerator banners ("GPU available: False, used: False", ...) repeat what run.json records.
     noise = ("litlogger", "`Trainer.fit` stopped")
+    banners = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not any(n in record.getMessage() for n in noise))
+        lambda record: not (any(n in record.getMessage() for n in noise)
+                            or record.getMessage().startswith(banners)))
 
 
 def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
@@ -152,11 +157,9 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
-    space = None
+    space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
-        space, notice = eval_feature_space(t.eval_features)
-        if notice:
-            rank_zero_info(notice)
+        space, notice = eval_feature_space(t.eval_features, runs_on_gpu(t.accelerator, t.gpus))
     wandb_id = read_logger_record(run_dir).get("wandb_id") if resume else None
     if t.logger == "wandb" and wandb_id is None:
         wandb_id = new_wandb_id()
@@ -168,7 +171,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     check_precision(trainer, t.precision)
     graphs_line = configure_cuda_graphs(cfg, trainer, model, dm)
     if trainer.is_global_zero:
-        for line in (announce, graphs_line):
+        for line in (announce, *dm.notes, graphs_line, notice):
             if line:
                 _console.print(line, highlight=False, soft_wrap=True)
     folder = _take_folder(trainer, cfg, resume, wandb_id)
@@ -312,7 +315,7 @@ def write_summary(cfg: Config, model: MaskAAE, dm: MaskAAEDataModule, run_dir: P
         real = compute_real(dm.test_data, space, FID_BATCH)
         fake = summarise(space, sample_batches(model, n, cfg.train.seed, FID_BATCH, model.device))
         summary["frechet_distance"] = compare(fake, real, space.name).fid
-        summary["frechet_features"] = space.name
+        summary.update({f"frechet_{k}": v for k, v in describe(space).items()})
         summary["frechet_against"] = f"test split ({real.n} images, {n} generated)"
     summary["test_reconstruction"] = float(sum(
         torch.nn.functional.mse_loss(model.reconstruct(x.to(model.device)), x.to(model.device),

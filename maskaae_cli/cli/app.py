@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from maskaae_cli.errors import TrainingDiverged, UserError
 
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from rich.markup import escape
-
     # the message is text, not markup: "pip install 'maskaae[cluster]'" keeps its brackets
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(code)

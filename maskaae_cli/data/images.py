@@ -13,6 +13,7 @@ from maskaae_cli.config import DataConfig
 from maskaae_cli.data.celeba import load_celeba
 from maskaae_cli.data.folder import load_folder
 from maskaae_cli.data.idx import idx_file, read_idx_images
+from maskaae_cli.data.image_tree import load_split_tree, split_dirs
 from maskaae_cli.data.paths import data_dir
 from maskaae_cli.data.torchvision_sets import IDX_IMAGES, IDX_SETS, load_cifar10, load_idx_set
 from maskaae_cli.errors import UserError
@@ -76,11 +77,18 @@ def load_idx_path(path: Path, cfg: DataConfig) -> Splits:
     return three_way_split(read_idx_images(files[0], fix="replace it"), cfg.val_fraction, cfg.split_seed)
 
 
-def load_image_splits(cfg: DataConfig) -> Splits:
-    """(train, val, test) uint8 tensors (N, C, H, W) for ``cfg.dataset``."""
+def load_image_splits(cfg: DataConfig, notes: list[str] | None = None) -> Splits:
+    """(train, val, test) uint8 tensors (N, C, H, W) for ``cfg.dataset``.
+
+    ``notes`` gets one line for each choice the user should know of (a split made up here).
+    """
     name = cfg.dataset
     if name.startswith("folder:"):
-        images = load_folder(Path(name[len("folder:"):]).expanduser(), cfg.image_size or DEFAULT_SIZE)
+        folder = Path(name[len("folder:"):]).expanduser()
+        if split_dirs(folder) is not None:  # train/ and test/: kept, validation carved from train
+            train, test = load_split_tree(folder, cfg.image_size or DEFAULT_SIZE)
+            return (*carve_validation(train, cfg.val_fraction, cfg.split_seed), test)
+        images = load_folder(folder, cfg.image_size or DEFAULT_SIZE)
         return three_way_split(images, cfg.val_fraction, cfg.split_seed)
     if name.startswith("idx:"):
         return load_idx_path(Path(name[len("idx:"):]).expanduser(), cfg)
@@ -93,7 +101,12 @@ def load_image_splits(cfg: DataConfig) -> Splits:
         images, partition = load_celeba(root, cfg.celeba_crop, cfg.image_size or DEFAULT_SIZE, cfg.download)
         if partition is not None:
             return split_by_partition(images, partition)
-        return three_way_split(images, cfg.val_fraction, cfg.split_seed)
+        splits = three_way_split(images, cfg.val_fraction, cfg.split_seed)
+        if notes is not None:
+            notes.append(f"celeba: no list_eval_partition.txt beside the images in {root}: a random "
+                         f"{len(splits[2])} of the {len(images)} faces are the test split, {len(splits[1])} "
+                         f"of the rest validation (--split-seed {cfg.split_seed})")
+        return splits
     else:
         raise UserError(f"unknown image dataset {name!r}")
     return (*carve_validation(train, cfg.val_fraction, cfg.split_seed), test)

@@ -20,6 +20,7 @@ from torchvision import datasets
 from torchvision.datasets.utils import extract_archive
 
 from maskaae_cli.data.idx import corrupt, idx_file, read_idx_images
+from maskaae_cli.data.image_tree import load_split_tree, split_dirs
 from maskaae_cli.errors import UserError
 
 Splits = tuple[torch.Tensor, torch.Tensor]
@@ -102,22 +103,39 @@ def read_cifar_batch(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(data)).view(-1, 3, 32, 32)
 
 
+CIFAR_TREE = "cifar10"  # CIFAR-10 as image files: <data dir>/cifar10/{train,test}/<class>/*.png|jpg
+
+
+def cifar_tree(root: Path) -> Path | None:
+    """The folder holding CIFAR-10 as ``train/`` and ``test/`` image trees, if there is one."""
+    for folder in (root / CIFAR_TREE, root):
+        if split_dirs(folder) is not None:
+            return folder
+    return None
+
+
 def load_cifar10(root: Path, download: bool) -> Splits:
-    """(train, test) uint8 tensors (N, 3, 32, 32) from ``root/cifar-10-batches-py``."""
+    """(train, test) uint8 tensors (N, 3, 32, 32) from ``root``, in the first form found there:
+    torchvision's ``cifar-10-batches-py/``, the official ``cifar-10-python.tar.gz`` (unpacked in
+    place), or image files in ``root/cifar10/{train,test}/<class>/`` (decoded once, then cached)."""
     folder = root / CIFAR.base_folder
     archive = root / CIFAR.filename
-    by_hand = f"download {CIFAR.url} and unpack it in {root} (or just put the .tar.gz there)"
+    tree_dir = root / CIFAR_TREE
+    by_hand = (f"download {CIFAR.url} and put it (or its unpacked {CIFAR.base_folder}/) in {root}, or put "
+               f"the images as {tree_dir}/train/<class>/*.png and {tree_dir}/test/<class>/*.png")
     if not all((folder / name).is_file() for name in CIFAR_FILES):
+        tree = cifar_tree(root)
         if archive.is_file():
             try:
                 extract_archive(str(archive), str(root))
             except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
                 raise corrupt(archive, str(exc) or type(exc).__name__,
                               "delete it and run again to download it afresh") from exc
+        elif tree is not None:
+            return load_split_tree(tree, 32, "RGB", cache=tree / "cifar10-32px.pt")
         elif not download:
-            missing = [n for n in CIFAR_FILES if not (folder / n).is_file()]
-            raise UserError(f"CIFAR-10 not found: {folder} lacks {', '.join(missing)} (download is off): "
-                            f"{by_hand}, or run with --download")
+            raise UserError(f"CIFAR-10 not found in {root} (download is off): {by_hand}, or run with "
+                            "--download")
         else:
             try:
                 CIFAR(str(root), train=False, download=True)

