@@ -12,12 +12,15 @@ import torch
 from maskaae_cli.divergence import first_non_finite
 from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.replace_journal import recover_near
 from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run folder (its model.ckpt, else checkpoints/last.ckpt)."""
+    """A checkpoint file, or a run folder (its model.ckpt, else checkpoints/last.ckpt); an interrupted
+    ``--overwrite`` of the run folder is finished or undone first."""
     p = Path(path)
+    recover_near(p)
     if p.is_dir():
         for candidate in (p / FINAL_CHECKPOINT, p / LAST_CHECKPOINT):
             if candidate.is_file():

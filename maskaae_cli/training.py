@@ -23,7 +23,7 @@ from maskaae_cli.config import Config
 from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.distributed import RankAgreement, hardware_kwargs
 from maskaae_cli.divergence import DivergenceGuard
-from maskaae_cli.errors import UserError
+from maskaae_cli.errors import Terminated, UserError
 from maskaae_cli.graph_policy import configure_cuda_graphs
 from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.lightning_seam import wandb_run_started
@@ -46,7 +46,7 @@ from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
 from maskaae_cli.signals import GracefulStop
 
-_console = Console(stderr=True)
+_console = Console(stderr=True, markup=False)
 FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
 
 
@@ -171,12 +171,12 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         for line in (announce, graphs_line):
             if line:
                 _console.print(line, highlight=False, soft_wrap=True)
-    folder = _take_folder(trainer, cfg, resume, wandb_id)
-    if folder is not None:
-        trainer.callbacks.append(_Commit(folder))
-
-    start = time.perf_counter()
+    folder: PreparedRunDir | None = None
     try:
+        folder = _take_folder(trainer, cfg, resume, wandb_id)
+        if folder is not None:
+            trainer.callbacks.append(_Commit(folder))
+        start = time.perf_counter()
         trainer.fit(model, datamodule=dm, ckpt_path=resume.checkpoint if resume else None,
                     weights_only=True)
         wall = time.perf_counter() - start
@@ -194,9 +194,13 @@ def train(cfg: Config, resume: ResumePoint | None = None,
             extra["resumed_from_iteration"] = resume.iteration
         first = resume.iteration if resume else 0
         return write_summary(cfg, model, dm, run_dir, wall, extra, first_iteration=first, space=space)
-    except BaseException:
-        if folder is not None and folder.replaced is not None:  # failed before its first iteration
-            folder.rollback()
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, Terminated)) or (
+            isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt))
+        if folder is not None:
+            _roll_back(folder, interrupted)
+        if isinstance(exc, SystemExit) and interrupted:  # Lightning turns Ctrl+C into exit(1)
+            raise KeyboardInterrupt from None
         raise
     finally:
         _finish_wandb(trainer)
@@ -220,10 +224,23 @@ def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
         else:
             prepare_resumed_run_dir(resume)
         write_logger_record(run_dir, cfg, wandb_id)
-    except BaseException:
-        folder.rollback()
+    except BaseException as exc:
+        _roll_back(folder, isinstance(exc, (KeyboardInterrupt, Terminated)))
         raise
     return folder
+
+
+def _roll_back(folder: PreparedRunDir, interrupted: bool) -> None:
+    """A run that stopped before its first iteration: put the old run back (or remove the new folder);
+    on a signal say so (an error says what went wrong itself)."""
+    if not folder.pending:
+        return
+    old = folder.replaced
+    folder.rollback()
+    if interrupted:
+        _console.print(f"{folder.path}: stopped before the first iteration; " + (
+            "the old run is back as it was" if old is not None else "no run folder was kept"),
+            highlight=False, soft_wrap=True)
 
 
 class _Commit(L.Callback):
@@ -234,7 +251,7 @@ class _Commit(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if self.folder.replaced is not None:
+        if self.folder.pending:
             self.folder.commit()
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # torch and Lightning load only inside the commands that need
 
     from maskaae_cli.model import MaskAAE
 
-stderr_console = Console(stderr=True)
+stderr_console = Console(stderr=True, markup=False)
 
 CheckpointArg = Annotated[Path, typer.Argument(
     help="A checkpoint file (.ckpt) or a run folder written by 'maskaae train' (its model.ckpt, "
@@ -31,7 +31,7 @@ BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Samples per forward pass
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr (only on a terminal); yields an ``advance(k)`` callback."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=stderr_console, transient=True,
                         disable=not (enabled and stderr_console.is_terminal))
     with progress:

@@ -19,7 +19,7 @@ from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import progress_bar
 from maskaae_cli.errors import UserError
 
-console = Console()
+console = Console(markup=False)
 
 DEFAULT_N = 10_000
 # the train options that shape the data, passed through with their own help

@@ -18,7 +18,7 @@ from maskaae_cli.cli.common import (
 )
 from maskaae_cli.errors import UserError
 
-console = Console()
+console = Console(markup=False)
 
 
 @app.command()

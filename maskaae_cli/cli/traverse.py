@@ -12,7 +12,7 @@ from rich.table import Table
 from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import CheckpointArg, DeviceOpt, dataset_split
 
-console = Console()
+console = Console(markup=False)
 
 
 @app.command()

@@ -45,8 +45,9 @@ def decode_all(names: Sequence[str], read: Callable[[str], bytes], mode: str, cr
     """
     channels = 1 if mode == "L" else 3
     out = torch.empty((len(names), channels, size, size), dtype=torch.uint8)
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    console = Console(stderr=True, markup=False)
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
     workers = max(1, min(8, os.cpu_count() or 1))
 
     def work(i: int) -> None:
