@@ -45,7 +45,7 @@ def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
+        if "weights only" in str(exc).lower() and "global" in str(exc).lower():  # a class or function
             raise UserError(f"{p} holds Python objects besides tensors and was refused (maskaae loads "
                             "checkpoints with weights_only=True and never runs code from a file): "
                             "pass a model.ckpt written by 'maskaae train'") from exc

@@ -88,6 +88,8 @@ def _owner_alive(record: dict[str, Any], journal: Path, target: Path) -> bool:
 def recover(target: Path) -> str | None:
     """Finish or undo an interrupted replace of ``target``; what was done, or None (nothing to do)."""
     journal = journal_path(target)
+    if not journal.is_file():
+        return None
     try:
         record = json.loads(journal.read_text())
         state, aside = record["state"], target.with_name(str(record["aside"]))

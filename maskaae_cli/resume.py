@@ -55,7 +55,6 @@ def find_resume_point(source: str | Path) -> ResumePoint:
     p = Path(source)
     recover_near(p)
     if p.is_dir():
-        check_resumable(p)
         candidates = [p / LAST_CHECKPOINT, p / FINAL_CHECKPOINT]
         found = [c for c in candidates if c.is_file()]
         if not found:
@@ -65,13 +64,13 @@ def find_resume_point(source: str | Path) -> ResumePoint:
         checkpoint, ckpt = max(loaded, key=lambda item: int(item[1].get("global_step", 0)))
         run_dir = p
     elif p.is_file():
-        run_dir = run_folder_of(p) or p.parent
-        check_resumable(run_dir)
         checkpoint, ckpt = p, load_checkpoint_dict(p)
+        run_dir = run_folder_of(p) or p.parent
     else:
         raise UserError(f"--resume {p}: no such run folder or checkpoint file")
     if "optimizer_states" not in ckpt or "loops" not in ckpt:
         raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
+    check_resumable(run_dir)
     check_unlocked(run_dir)
     return ResumePoint(run_dir, checkpoint, _iterations(ckpt), saved_config(ckpt))
 

@@ -30,7 +30,8 @@ from maskaae_cli.run_files import CONFIG, RUN_RECORD, foreign_entries
 from maskaae_cli.run_folder import is_run_folder
 from maskaae_cli.run_lock import RunLock, check_unlocked
 
-__all__ = ["PreparedRunDir", "check_out_dir", "prepare_run_dir", "write_json", "write_run_record"]
+__all__ = ["PreparedRunDir", "check_out_dir", "check_out_outside_data", "prepare_run_dir", "write_json",
+           "write_run_record"]
 
 
 def check_writable(path: Path, option: str = "--out") -> None:
@@ -88,6 +89,17 @@ def check_out_dir(path: str | Path, overwrite: bool) -> None:
         raise UserError(f"--overwrite refused for {p}: {why}; --overwrite replaces only a maskaae run "
                         "folder: choose another --out")
     check_unlocked(p)
+
+
+def check_out_outside_data(out: Path, dataset: str) -> None:
+    """Refuse an ``--out`` inside a ``folder:`` dataset: the run's pictures would become training images."""
+    if not dataset.startswith("folder:"):
+        return
+    data = Path(dataset[len("folder:"):]).expanduser().resolve()
+    where = Path(out).resolve()
+    if where == data or data in where.parents:
+        raise UserError(f"--out {out} is inside the dataset folder {data}: a run folder there would mix "
+                        "its files with the data; choose an --out outside it")
 
 
 @dataclass

@@ -40,7 +40,14 @@ from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
-from maskaae_cli.run_dir import PreparedRunDir, check_out_dir, prepare_run_dir, write_json, write_run_record
+from maskaae_cli.run_dir import (
+    PreparedRunDir,
+    check_out_dir,
+    check_out_outside_data,
+    prepare_run_dir,
+    write_json,
+    write_run_record,
+)
 from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, SUMMARY
 from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
@@ -146,6 +153,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     if getattr(rank_zero_only, "rank", 0) == 0:  # the process that will write the folder (DDP: rank 0)
         if resume is None:
             check_out_dir(run_dir, t.overwrite)
+            check_out_outside_data(run_dir, cfg.data.dataset)
         if t.logger == "wandb":
             check_wandb_credentials()
     if t.threads:
@@ -162,6 +170,9 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         wandb_id = new_wandb_id()
 
     callbacks = [*build_callbacks(cfg, dm, run_dir, space), *extra_callbacks]
+    for callback in callbacks:  # the reference features: a bad extractor fails before the folder is made
+        if isinstance(callback, FrechetEvaluation):
+            callback.setup(None, model, "fit")  # type: ignore[arg-type]
     agreement = next(c for c in callbacks if isinstance(c, RankAgreement))
     loggers = build_loggers(cfg, run_dir, resume.iteration if resume else None, wandb_id)
     trainer = make_trainer(cfg, model, run_dir, callbacks, loggers)

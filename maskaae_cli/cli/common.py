@@ -16,6 +16,7 @@ from maskaae_cli.errors import UserError
 if TYPE_CHECKING:  # torch and Lightning load only inside the commands that need them
     import torch
 
+    from maskaae_cli.config import DataConfig
     from maskaae_cli.model import MaskAAE
 
 stderr_console = Console(stderr=True, markup=False)
@@ -39,12 +40,24 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         yield lambda k: progress.advance(task, k)
 
 
+def check_run_data(data: DataConfig) -> None:
+    """A run's own data (folder: or idx:) must still be where the run found it: this command cannot be
+    given other data."""
+    for prefix in ("folder:", "idx:"):
+        if data.dataset.startswith(prefix):
+            path = Path(data.dataset[len(prefix):]).expanduser()
+            if not path.exists():
+                raise UserError(f"the run was trained on {data.dataset} and {path} no longer exists: put "
+                                "the data back there (this command reads the run's own data)")
+
+
 def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:
     """The model's dataset (as its config names it), split ``test`` or ``train``."""
     from maskaae_cli.data import MaskAAEDataModule
 
     if split not in ("test", "train"):
         raise UserError(f"unknown split {split!r}: use test or train")
+    check_run_data(model.cfg.data)
     dm = MaskAAEDataModule(model.cfg.data)
     dm.setup()
     data = dm.test_data if split == "test" else dm.train_data

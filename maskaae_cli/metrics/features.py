@@ -19,6 +19,7 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from maskaae_cli.errors import UserError
+from maskaae_cli.metrics.feature_check import CheckedFeatures
 from maskaae_cli.sampling import to_uint8
 
 INCEPTION = "inception"
@@ -111,6 +112,9 @@ def inception_features(device: torch.device | str = "cpu", weights: Path | None 
         extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                                 feature_extractor_weights_path=str(path))
     except Exception as exc:
+        if weights is not None:  # the user's file: never advise deleting it
+            raise UserError(f"--inception-weights {path} is not an Inception-v3 weights file "
+                            f"({type(exc).__name__}): give the file {inception_url()} downloads") from exc
         raise UserError(f"cannot load Inception-v3 weights from {path} ({type(exc).__name__}); delete "
                         f"the file and download it again from {inception_url()}") from exc
     return FidelityFeatures(extractor, "2048", device)
@@ -124,9 +128,9 @@ class TorchScriptFeatures:
     content, not its path.
     """
 
-    def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
+    def __init__(self, path: Path, device: torch.device | str = "cpu", option: str = "--features") -> None:
         data = path.read_bytes()
-        self.path = path
+        self.path, self.option = path, option
         self.device = torch.device(device)
         self.name = f"torchscript-{hashlib.sha256(data).hexdigest()[:16]}"
         try:
@@ -134,7 +138,7 @@ class TorchScriptFeatures:
                 warnings.simplefilter("ignore")  # torch.jit's deprecation notice
                 self.module = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
         except Exception as exc:  # torch.jit.load reports a non-TorchScript file as many types
-            raise UserError(f"--features {path} is not a TorchScript module ({type(exc).__name__}): save "
+            raise UserError(f"{option} {path} is not a TorchScript module ({type(exc).__name__}): save "
                             "one with torch.jit.save(torch.jit.script(model), FILE)") from exc
 
     @torch.no_grad()
@@ -144,11 +148,11 @@ class TorchScriptFeatures:
             out = self.module(x.to(self.device))
         except Exception as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"--features {self.path} failed on a batch of shape {tuple(x.shape)} "
+            raise UserError(f"{self.option} {self.path} failed on a batch of shape {tuple(x.shape)} "
                             f"({first}): it must take float images in [0, 1] of that shape") from exc
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(x):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise UserError(f"--features {self.path} returned {shape} for {len(x)} images: it must "
+            raise UserError(f"{self.option} {self.path} returned {shape} for {len(x)} images: it must "
                             f"return one feature vector per image, shape ({len(x)}, D)")
         return out.detach().to("cpu", torch.float64)
 
@@ -172,17 +176,24 @@ def register_feature_space(name: str, builder: FeatureBuilder) -> None:
 
 
 def build_feature_space(name: str, device: torch.device | str = "cpu",
-                        inception_weights: Path | None = None) -> FeatureSpace:
-    """The feature space registered under ``name``."""
+                        inception_weights: Path | None = None, option: str = "--features") -> FeatureSpace:
+    """The feature space registered under ``name``; its output checked (:mod:`.feature_check`)."""
+    if name == "raw":
+        return FEATURE_SPACES["raw"](torch.device(device))
+    return CheckedFeatures(_build(name, device, inception_weights, option), f"{option} {name}")
+
+
+def _build(name: str, device: torch.device | str, inception_weights: Path | None,
+           option: str) -> FeatureSpace:
     if name == INCEPTION and inception_weights is not None:
         return inception_features(device, inception_weights)
     if name not in FEATURE_SPACES:
         path = Path(name).expanduser()
         if path.is_file():
-            return TorchScriptFeatures(path, device)
+            return TorchScriptFeatures(path, device, option)
         if looks_like_path(name):
-            raise UserError(f"--features {name}: no such file (give a TorchScript feature extractor)")
-        raise UserError(f"unknown --features {name!r}: use one of {', '.join(FEATURE_SPACES)}, "
+            raise UserError(f"{option} {name}: no such file (give a TorchScript feature extractor)")
+        raise UserError(f"unknown {option} {name!r}: use one of {', '.join(FEATURE_SPACES)}, "
                         "or a TorchScript file")
     return FEATURE_SPACES[name](torch.device(device))
 
@@ -203,5 +214,5 @@ def eval_feature_space(name: str, device: torch.device | str = "cpu"
             return None, (f"no Frechet distance during training: the Inception-v3 weights are not in "
                           f"{weights.parent}/ (download {inception_url()} there, or pass "
                           "--eval-features FILE with a TorchScript feature extractor, or none)")
-        return inception_features(device, weights), None
-    return build_feature_space(name, device), None
+        return CheckedFeatures(inception_features(device, weights), f"--eval-features {name}"), None
+    return build_feature_space(name, device, option="--eval-features"), None
