@@ -48,8 +48,11 @@ class Replace:
         self._write("moving")
         try:
             os.rename(self.target, self.aside)
-        except BaseException:
+        except BaseException as exc:
             self.journal.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise UserError(f"cannot move the old run {self.target} aside ({exc.strerror or exc}): "
+                                "check the folder's permissions") from exc
             raise
 
     def commit(self) -> None:

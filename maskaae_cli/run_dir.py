@@ -174,10 +174,9 @@ def prepare_run_dir(path: str | Path, overwrite: bool) -> PreparedRunDir:
         replace = Replace(p)
         try:
             replace.begin()
-        except OSError as exc:
+        except BaseException:
             old_lock.release()
-            raise UserError(f"cannot move the old run {p} aside ({exc.strerror or exc}): check the "
-                            "folder's permissions") from exc
+            raise
         old_lock.move(replace.aside)
     try:
         p.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from maskaae_cli.run_files import CHECKPOINT_DIR, LOGGER_RECORD, METRICS, RUN_RE
 
 
 def is_run_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder that ``maskaae train`` made (it holds run.json)."""
-    return path.is_dir() and (path / RUN_RECORD).is_file()
+    """Whether ``path`` is a folder that ``maskaae train`` made (it holds run.json, maybe damaged)."""
+    return path.is_dir() and (path / RUN_RECORD).exists()
 
 
 def run_folder_of(path: Path) -> Path | None:

@@ -27,6 +27,7 @@ from maskaae_cli.errors import Terminated, UserError
 from maskaae_cli.graph_policy import configure_cuda_graphs
 from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.lightning_seam import wandb_run_started
+from maskaae_cli.limits import check_step_memory
 from maskaae_cli.loggers import (
     DashboardLogging,
     build_loggers,
@@ -126,7 +127,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
             check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=t.log_every,
             enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
         )
-    except (MisconfigurationException, ValueError, RuntimeError, ImportError) as exc:
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"the hardware options do not work here: {first} (check --accelerator, "
                         "--devices/--gpus, --num-nodes, --strategy and --precision)") from exc
@@ -160,6 +161,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
+    check_step_memory(cfg, dm.data_shape)
     space = None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
         space, notice = eval_feature_space(t.eval_features)

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     except Terminated:
         code = Terminated.exit_code
     except Exception as exc:
-        line = describe(exc, "standard output" if _stdout_failed() else None)
+        to_stdout = _stdout_failed() or (isinstance(exc, OSError) and exc.filename is None)
+        line = describe(exc, "standard output" if to_stdout else None)
         if line is None:
             raise
         _fail(line)

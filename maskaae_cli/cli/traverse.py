@@ -70,7 +70,7 @@ def traverse(
     data = dataset_split(model, "test") if isinstance(base_choice, int) else None
     code = trv.base_code(model, base_choice, seed, data)
     result = trv.traverse(model, chosen, values, code, trv.base_label(base_choice, seed))
-    if not bool(result.outputs.isfinite().all()):
+    if not (bool(result.outputs.isfinite().all()) and bool(result.change_rms().isfinite().all())):
         raise UserError(f"--range {value_range:g}: the decoded outputs are not finite at such values (the "
                         "prior is N(0, 1)); use a smaller --range, such as 3")
     traverse_io.write_outputs(result, paths, model.is_image, png_bytes(picture(result, model.is_image)))
