@@ -20,8 +20,9 @@ def describe(exc: BaseException, target: str | None = None) -> str | None:
     if isinstance(exc, OSError):
         where = _where(exc, target)
         if exc.errno in _DISK_FULL:
+            removed = "" if target else " (files being written were removed)"
             return (f"no space left on the device{where}: free some space or write elsewhere, then run "
-                    "again (files being written were removed)")
+                    f"again{removed}")
         if exc.errno in _DENIED:
             return f"permission denied{where}: check its permissions, or write elsewhere"
         if exc.errno == errno.EROFS:

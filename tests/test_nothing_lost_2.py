@@ -346,7 +346,7 @@ def test_messages_say_what_is_true(tmp_path, capsys, monkeypatch, run):
     empty.write_bytes(idx_bytes(np.zeros((5, 0, 0), np.uint8)))
     with pytest.raises(UserError, match="5 images of 0x0 pixels: nothing to train on"):
         read_idx_images(empty, fix="replace it")
-    with pytest.raises(UserError, match="--inception-weights .* is not an Inception-v3 weights file") as info:
+    with pytest.raises(UserError, match="--inception-weights .* not an Inception-v3 weights file") as info:
         inception_features("cpu", run / "model.ckpt")
     assert "delete" not in str(info.value)
 

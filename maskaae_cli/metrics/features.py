@@ -113,8 +113,9 @@ def inception_features(device: torch.device | str = "cpu", weights: Path | None 
                                                 feature_extractor_weights_path=str(path))
     except Exception as exc:
         if weights is not None:  # the user's file: never advise deleting it
-            raise UserError(f"--inception-weights {path} is not an Inception-v3 weights file "
-                            f"({type(exc).__name__}): give the file {inception_url()} downloads") from exc
+            raise UserError(f"cannot load Inception-v3 weights from --inception-weights {path} "
+                            f"({type(exc).__name__}): it is not an Inception-v3 weights file; give the file "
+                            f"{inception_url()} downloads") from exc
         raise UserError(f"cannot load Inception-v3 weights from {path} ({type(exc).__name__}); delete "
                         f"the file and download it again from {inception_url()}") from exc
     return FidelityFeatures(extractor, "2048", device)
