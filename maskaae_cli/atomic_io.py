@@ -43,7 +43,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # a full disk says which file it hit
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:  # which file
             exc.filename = str(target)
         raise
 
