@@ -41,8 +41,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:  # which file
+            exc.filename = str(target)
         raise
 
 

@@ -12,12 +12,15 @@ import torch
 from maskaae_cli.divergence import first_non_finite
 from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.replace_journal import recover_near
 from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run folder (its model.ckpt, else checkpoints/last.ckpt)."""
+    """A checkpoint file, or a run folder (its model.ckpt, else checkpoints/last.ckpt); an interrupted
+    ``--overwrite`` of the run folder is finished or undone first."""
     p = Path(path)
+    recover_near(p)
     if p.is_dir():
         for candidate in (p / FINAL_CHECKPOINT, p / LAST_CHECKPOINT):
             if candidate.is_file():
@@ -42,7 +45,7 @@ def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
+        if "weights only" in str(exc).lower() and _is_pickle(p):  # a class or function was refused
             raise UserError(f"{p} holds Python objects besides tensors and was refused (maskaae loads "
                             "checkpoints with weights_only=True and never runs code from a file): "
                             "pass a model.ckpt written by 'maskaae train'") from exc
@@ -53,6 +56,13 @@ def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{p} is not a maskaae checkpoint (no state_dict / hyper_parameters): "
                         "pass a model.ckpt written by 'maskaae train'")
     return ckpt
+
+
+def _is_pickle(p: Path) -> bool:
+    """Whether ``p`` starts as a pickle (PROTO 2..5) or a torch.save zip does; random bytes do not."""
+    with p.open("rb") as f:
+        head = f.read(4)
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or head == b"PK\x03\x04"
 
 
 def _unreadable(p: Path, exc: BaseException) -> UserError:

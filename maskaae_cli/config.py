@@ -222,6 +222,12 @@ class Config:
                                            ("optim.schedule", o.schedule, ("reference", "budget"))):
             if value not in allowed:
                 raise UserError(f"unknown {_label(field_name)} {value!r}: use one of {', '.join(allowed)}")
+        for section in SECTIONS:  # before any range check: no count may reach the allocator or C code
+            for f in dataclasses.fields(getattr(self, section)):
+                value = getattr(getattr(self, section), f.name)
+                if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+                    raise UserError(f"{_label(f'{section}.{f.name}')} {value} is too large: use at most "
+                                    f"{MAX_INT}")
         for field_name, ok, allowed in _range_checks(self):
             if not ok:
                 section, key = field_name.split(".")
@@ -268,6 +274,8 @@ CLI_FIELDS = {
               "run_name", "tags", "compile", "cuda_graphs"),
 }
 MAX_SEED = 2**32 - 1  # what torch and numpy take as a seed
+MAX_INT = MAX_SEED  # no integer field may be larger (counts this size would not fit in memory anyway)
+MAX_IMAGE_SIZE = 2048
 
 
 def _label(field_name: str) -> str:
@@ -294,7 +302,8 @@ def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
         ("data.num_workers", at_least(d.num_workers, 0, True), f"{whole} 0 (0: load in the main process)"),
         ("data.val_fraction", 0.0 < d.val_fraction < 1.0, "use a fraction in (0, 1)"),
         ("data.split_seed", 0 <= d.split_seed <= MAX_SEED, f"use a seed in [0, {MAX_SEED}]"),
-        ("data.image_size", at_least(d.image_size, 4, True), f"{whole} 4 (the conv nets take 32 or 64)"),
+        ("data.image_size", d.image_size is None or 4 <= d.image_size <= MAX_IMAGE_SIZE,
+         f"use a whole number from 4 to {MAX_IMAGE_SIZE} (the conv nets take 32 or 64)"),
         ("data.celeba_crop", d.celeba_crop >= 1, f"{whole} 1"),
         ("data.n_true", d.n_true >= 1, f"{whole} 1"),
         ("data.data_dim", d.data_dim >= 1, f"{whole} 1"),
@@ -450,6 +459,9 @@ def load_recipe(path: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any
         raise UserError(f"cannot read recipe {label} ({exc.strerror or exc}): check its permissions") from exc
     except yaml.YAMLError as exc:
         raise UserError(f"recipe {label} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
+    except RecursionError as exc:
+        raise UserError(f"recipe {label} is nested too deeply to read: a recipe is a mapping of sections "
+                        "of field: value; fix the file") from exc
     if not isinstance(raw, dict):
         raise UserError(f"{label}: expected a mapping of sections, got {type(raw).__name__}")
     base = raw.pop("base", None)

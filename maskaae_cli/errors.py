@@ -7,6 +7,16 @@ class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
 
 
+class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an error of the program)
+    """SIGTERM arrived: raised where the program was, so every writer removes its temporary file."""
+
+    exit_code = 143  # the shell's convention, 128 + SIGTERM
+
+    def __init__(self, signum: int = 15) -> None:
+        self.signum = signum
+        super().__init__("terminated")
+
+
 class TrainingDiverged(Exception):  # noqa: N818  (a run's end, reported as one line)
     """Training produced a non-finite value (``what``) by ``iteration``."""
 

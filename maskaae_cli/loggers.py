@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import secrets
 from pathlib import Path
@@ -28,6 +27,7 @@ from maskaae_cli.config import Config
 from maskaae_cli.lightning_seam import ContinuingWriter, csv_experiment
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.run_files import LOGGER_RECORD, TENSORBOARD_DIR
+from maskaae_cli.run_folder import read_record
 
 
 class _KeepingWriter(ContinuingWriter):
@@ -119,8 +119,7 @@ def new_wandb_id() -> str:
 
 
 def read_logger_record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / LOGGER_RECORD
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_record(run_dir / LOGGER_RECORD)
 
 
 def write_logger_record(run_dir: Path, cfg: Config, wandb_id: str | None) -> None:

@@ -8,7 +8,6 @@ The mask regulariser weight and the learning rates are functions of the iteratio
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -20,7 +19,9 @@ from maskaae_cli.atomic_io import write_json
 from maskaae_cli.checkpoint import load_checkpoint_dict, saved_config
 from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
-from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD, SUMMARY
+from maskaae_cli.replace_journal import recover_near
+from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD, SUMMARY
+from maskaae_cli.run_folder import check_resumable, read_record, run_folder_of
 from maskaae_cli.run_lock import check_unlocked
 
 # train options a resumed run may change; everything else is the checkpoint's
@@ -46,8 +47,13 @@ def _iterations(ckpt: dict[str, Any]) -> int:
 
 
 def find_resume_point(source: str | Path) -> ResumePoint:
-    """The newest checkpoint of run folder ``source`` (or the checkpoint file ``source``)."""
+    """The newest checkpoint of run folder ``source`` (or the checkpoint file ``source``).
+
+    The folder it writes into must be a run folder (:func:`maskaae_cli.run_folder.check_resumable`):
+    a checkpoint copied into a folder of one's own is refused, never written beside.
+    """
     p = Path(source)
+    recover_near(p)
     if p.is_dir():
         candidates = [p / LAST_CHECKPOINT, p / FINAL_CHECKPOINT]
         found = [c for c in candidates if c.is_file()]
@@ -59,11 +65,12 @@ def find_resume_point(source: str | Path) -> ResumePoint:
         run_dir = p
     elif p.is_file():
         checkpoint, ckpt = p, load_checkpoint_dict(p)
-        run_dir = p.parent.parent if p.parent.name == CHECKPOINT_DIR else p.parent
+        run_dir = run_folder_of(p) or p.parent
     else:
         raise UserError(f"--resume {p}: no such run folder or checkpoint file")
     if "optimizer_states" not in ckpt or "loops" not in ckpt:
         raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
+    check_resumable(run_dir)
     check_unlocked(run_dir)
     return ResumePoint(run_dir, checkpoint, _iterations(ckpt), saved_config(ckpt))
 
@@ -92,6 +99,10 @@ def resume_config(point: ResumePoint, overrides: dict[str, dict[str, Any]]) -> C
     cfg.train.out = str(point.run_dir)
     cfg.train.overwrite = False
     cfg.validate()
+    if point.iteration >= cfg.train.max_steps and cfg.optim.schedule == "budget":
+        raise UserError(f"{point.run_dir} already completed all {point.iteration} iterations, and its "
+                        f"optim.schedule=budget is laid out over --max-steps {cfg.train.max_steps}, so it "
+                        "cannot train further: start a new run (--out elsewhere) with a larger --max-steps")
     if point.iteration >= cfg.train.max_steps:
         raise UserError(f"{point.run_dir} already completed {point.iteration} of --max-steps "
                         f"{cfg.train.max_steps}: pass a larger --max-steps to train it further")
@@ -114,7 +125,7 @@ def prepare_resumed_run_dir(point: ResumePoint) -> None:
                 raise UserError(f"{kept} already exists: move it away before resuming {run_dir}")
             shutil.copy2(old, kept)
     record_path = run_dir / RUN_RECORD
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record = read_record(record_path)
     record.setdefault("resumed", []).append({
         "checkpoint": str(point.checkpoint), "iteration": point.iteration, "command": sys.argv,
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})

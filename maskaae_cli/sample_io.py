@@ -47,8 +47,13 @@ def available_memory() -> int:
         return 2**40
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
+def human_size(n: float) -> str:
+    """Bytes in the largest unit that keeps the figure at 1 or more (0 bytes, 3.1 KiB, 2.0 GiB)."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
 
 
 def check_output(path: Path, is_image: bool, overwrite: bool, n: int = 0,
@@ -77,13 +82,13 @@ def check_output(path: Path, is_image: bool, overwrite: bool, n: int = 0,
     if suffix == ".png" and n > MAX_GRID:
         raise UserError(f"-n {n}: a PNG grid holds at most {MAX_GRID} images; write .npz for more")
     if suffix == ".pt" and values * 4 * 2 > available_memory():
-        raise UserError(f"-n {n}: a .pt file is built in memory ({_gib(values * 4)}) and only "
-                        f"{_gib(available_memory())} is available: lower -n, or write .npz (streamed)")
+        raise UserError(f"-n {n}: a .pt file is built in memory ({human_size(values * 4)}) and only "
+                        f"{human_size(available_memory())} is available: lower -n, or write .npz (streamed)")
     need = values * (CSV_BYTES_PER_VALUE if suffix == ".csv" else 4)
     free = shutil.disk_usage(parent).free
     if need > free:
-        raise UserError(f"-n {n}: the file would take about {_gib(need)} and {parent} has {_gib(free)} "
-                        "free: lower -n or choose another --out")
+        raise UserError(f"-n {n}: the file would take about {human_size(need)} and {parent} has "
+                        f"{human_size(free)} free: free some space, lower -n or choose another --out")
 
 
 def write_sample_stream(path: Path, batches: Iterable[torch.Tensor], n: int, sample_shape: tuple[int, ...],

@@ -23,10 +23,11 @@ from maskaae_cli.config import Config
 from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.distributed import RankAgreement, hardware_kwargs
 from maskaae_cli.divergence import DivergenceGuard
-from maskaae_cli.errors import UserError
+from maskaae_cli.errors import Terminated, UserError
 from maskaae_cli.graph_policy import configure_cuda_graphs
 from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.lightning_seam import wandb_run_started
+from maskaae_cli.limits import check_step_memory
 from maskaae_cli.loggers import (
     DashboardLogging,
     build_loggers,
@@ -41,13 +42,20 @@ from maskaae_cli.model import MaskAAE
 from maskaae_cli.presets import runs_on_gpu
 from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
-from maskaae_cli.run_dir import PreparedRunDir, check_out_dir, prepare_run_dir, write_json, write_run_record
+from maskaae_cli.run_dir import (
+    PreparedRunDir,
+    check_out_dir,
+    check_out_outside_data,
+    prepare_run_dir,
+    write_json,
+    write_run_record,
+)
 from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, SUMMARY
 from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
 from maskaae_cli.signals import GracefulStop
 
-_console = Console(stderr=True)
+_console = Console(stderr=True, markup=False)
 FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
 
 
@@ -124,7 +132,7 @@ def make_trainer(cfg: Config, model: MaskAAE, run_dir: Path, callbacks: list[L.C
             check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=t.log_every,
             enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
         )
-    except (MisconfigurationException, ValueError, RuntimeError, ImportError) as exc:
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"the hardware options do not work here: {first} (check --accelerator, "
                         "--devices/--gpus, --num-nodes, --strategy and --precision)") from exc
@@ -151,12 +159,14 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     if getattr(rank_zero_only, "rank", 0) == 0:  # the process that will write the folder (DDP: rank 0)
         if resume is None:
             check_out_dir(run_dir, t.overwrite)
+            check_out_outside_data(run_dir, cfg.data.dataset)
         if t.logger == "wandb":
             check_wandb_credentials()
     if t.threads:
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
+    check_step_memory(cfg, dm.data_shape)
     space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
         space, notice = eval_feature_space(t.eval_features, runs_on_gpu(t.accelerator, t.gpus))
@@ -165,6 +175,9 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         wandb_id = new_wandb_id()
 
     callbacks = [*build_callbacks(cfg, dm, run_dir, space), *extra_callbacks]
+    for callback in callbacks:  # the reference features: a bad extractor fails before the folder is made
+        if isinstance(callback, FrechetEvaluation):
+            callback.setup(None, model, "fit")  # type: ignore[arg-type]
     agreement = next(c for c in callbacks if isinstance(c, RankAgreement))
     loggers = build_loggers(cfg, run_dir, resume.iteration if resume else None, wandb_id)
     trainer = make_trainer(cfg, model, run_dir, callbacks, loggers)
@@ -174,12 +187,12 @@ def train(cfg: Config, resume: ResumePoint | None = None,
         for line in (announce, *dm.notes, graphs_line, notice):
             if line:
                 _console.print(line, highlight=False, soft_wrap=True)
-    folder = _take_folder(trainer, cfg, resume, wandb_id)
-    if folder is not None:
-        trainer.callbacks.append(_Commit(folder))
-
-    start = time.perf_counter()
+    folder: PreparedRunDir | None = None
     try:
+        folder = _take_folder(trainer, cfg, resume, wandb_id)
+        if folder is not None:
+            trainer.callbacks.append(_Commit(folder))
+        start = time.perf_counter()
         trainer.fit(model, datamodule=dm, ckpt_path=resume.checkpoint if resume else None,
                     weights_only=True)
         wall = time.perf_counter() - start
@@ -197,9 +210,13 @@ def train(cfg: Config, resume: ResumePoint | None = None,
             extra["resumed_from_iteration"] = resume.iteration
         first = resume.iteration if resume else 0
         return write_summary(cfg, model, dm, run_dir, wall, extra, first_iteration=first, space=space)
-    except BaseException:
-        if folder is not None and folder.replaced is not None:  # failed before its first iteration
-            folder.rollback()
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, Terminated)) or (
+            isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt))
+        if folder is not None:
+            _roll_back(folder, interrupted)
+        if isinstance(exc, SystemExit) and interrupted:  # Lightning turns Ctrl+C into exit(1)
+            raise KeyboardInterrupt from None
         raise
     finally:
         _finish_wandb(trainer)
@@ -223,10 +240,23 @@ def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
         else:
             prepare_resumed_run_dir(resume)
         write_logger_record(run_dir, cfg, wandb_id)
-    except BaseException:
-        folder.rollback()
+    except BaseException as exc:
+        _roll_back(folder, isinstance(exc, (KeyboardInterrupt, Terminated)))
         raise
     return folder
+
+
+def _roll_back(folder: PreparedRunDir, interrupted: bool) -> None:
+    """A run that stopped before its first iteration: put the old run back (or remove the new folder);
+    on a signal say so (an error says what went wrong itself)."""
+    if not folder.pending:
+        return
+    old = folder.replaced
+    folder.rollback()
+    if interrupted:
+        _console.print(f"{folder.path}: stopped before the first iteration; " + (
+            "the old run is back as it was" if old is not None else "no run folder was kept"),
+            highlight=False, soft_wrap=True)
 
 
 class _Commit(L.Callback):
@@ -237,7 +267,7 @@ class _Commit(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if self.folder.replaced is not None:
+        if self.folder.pending:
             self.folder.commit()
 
 

@@ -113,7 +113,11 @@ def sweep_values(steps: int, value_range: float) -> torch.Tensor:
         raise UserError(f"--steps {steps}: use 2 to {MAX_STEPS}")
     if not (np.isfinite(value_range) and value_range > 0):
         raise UserError(f"--range {value_range}: use a positive number such as 3 (prior standard deviations)")
-    values = torch.from_numpy(np.linspace(-value_range, value_range, steps)).float()
+    with np.errstate(all="ignore"):
+        values = torch.from_numpy(np.linspace(-value_range, value_range, steps)).float()
+    if not bool(values.isfinite().all()):
+        raise UserError(f"--range {value_range:g} is too large to sweep: use a number such as 3 (prior "
+                        "standard deviations)")
     values[values.abs() < 1e-6 * value_range] = 0.0  # an odd count's middle value is exactly 0
     return values
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from maskaae_cli.atomic_io import atomic_write, atomic_write_bytes, atomic_write_text
 from maskaae_cli.errors import UserError
-from maskaae_cli.run_files import CHECKPOINT_DIR, RUN_RECORD, TRAVERSE_PICTURE
+from maskaae_cli.run_files import TRAVERSE_PICTURE
+from maskaae_cli.run_folder import run_folder_of as run_folder
 from maskaae_cli.traverse import Traversal
 
 
@@ -25,10 +26,7 @@ def run_folder_of(checkpoint: Path) -> Path:
     file, or the run above checkpoints/last.ckpt."""
     if checkpoint.is_dir():
         return checkpoint
-    parent = checkpoint.parent
-    if parent.name == CHECKPOINT_DIR and (parent.parent / RUN_RECORD).is_file():
-        return parent.parent
-    return parent
+    return run_folder(checkpoint) or checkpoint.parent
 
 
 def default_output(checkpoint: Path) -> Path:

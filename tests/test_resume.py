@@ -182,7 +182,8 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     code, _, err = run_cli(["train", "--resume", run, "--m", "3"], capsys)
     assert_one_line_error(code, err, "--m cannot change when resuming")
     code, _, err = run_cli(["train", "--resume", run], capsys)
-    assert_one_line_error(code, err, "already completed 4 of --max-steps 4", "larger --max-steps")
+    assert_one_line_error(code, err, "already completed all 4 iterations", "cannot train further",
+                          "start a new run")
     code, _, err = run_cli(["train", "--resume", run, "--max-steps", "8"], capsys)
     assert_one_line_error(code, err, "--max-steps cannot change", "optim.schedule=budget")
 

@@ -16,9 +16,10 @@ from maskaae_cli.errors import UserError
 if TYPE_CHECKING:  # torch and Lightning load only inside the commands that need them
     import torch
 
+    from maskaae_cli.config import DataConfig
     from maskaae_cli.model import MaskAAE
 
-stderr_console = Console(stderr=True)
+stderr_console = Console(stderr=True, markup=False)
 
 CheckpointArg = Annotated[Path, typer.Argument(
     help="A checkpoint file (.ckpt) or a run folder written by 'maskaae train' (its model.ckpt, "
@@ -31,12 +32,23 @@ BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Samples per forward pass
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr (only on a terminal); yields an ``advance(k)`` callback."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=stderr_console, transient=True,
                         disable=not (enabled and stderr_console.is_terminal))
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda k: progress.advance(task, k)
+
+
+def check_run_data(data: DataConfig) -> None:
+    """A run's own data (folder: or idx:) must still be where the run found it: this command cannot be
+    given other data."""
+    for prefix in ("folder:", "idx:"):
+        if data.dataset.startswith(prefix):
+            path = Path(data.dataset[len(prefix):]).expanduser()
+            if not path.exists():
+                raise UserError(f"the run was trained on {data.dataset} and {path} no longer exists: put "
+                                "the data back there (this command reads the run's own data)")
 
 
 def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:
@@ -45,6 +57,7 @@ def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:
 
     if split not in ("test", "train"):
         raise UserError(f"unknown split {split!r}: use test or train")
+    check_run_data(model.cfg.data)
     dm = MaskAAEDataModule(model.cfg.data)
     dm.setup()
     data = dm.test_data if split == "test" else dm.train_data

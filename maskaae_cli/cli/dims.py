@@ -16,10 +16,11 @@ from rich.table import Table
 from maskaae_cli.atomic_io import json_text
 from maskaae_cli.cli import train as train_cli
 from maskaae_cli.cli.app import app
-from maskaae_cli.cli.common import progress_bar
+from maskaae_cli.cli.common import check_run_data, progress_bar
+from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
 
-console = Console()
+console = Console(markup=False)
 
 DEFAULT_N = 10_000
 # the train options that shape the data, passed through with their own help
@@ -52,7 +53,7 @@ def dims(
                  "separated; each must be at least 2 and smaller than -n.")] = "5,10,20",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (each estimate, n, the "
                        "dataset and, for a run folder, its active dimensions) instead of a table.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed of the choice of samples.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the choice of samples.")] = 0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the neighbour "
                        "search. (default: the libraries' choice)", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
@@ -80,6 +81,10 @@ def dims(
         assert dm.train_data is not None
         if n is None:
             n = min(DEFAULT_N, len(dm.train_data))
+            if n < max(3, max(ks) + 1):  # the data is too small for the defaults: say so, not "-n N"
+                raise UserError(f"the training split of {data_cfg.dataset} has only {n} samples: the "
+                                f"estimators need at least {max(3, max(ks) + 1)} (more than the largest "
+                                "--k); use more data, or a smaller --k")
         intrinsic_dim.check_sizes(n, ks, len(dm.train_data))
         train = dm.train_data.numpy()
         x = intrinsic_dim.subsample(train, n, seed)
@@ -118,6 +123,7 @@ def _resolve(data: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any] | 
                "m": model.latent_dim, "steps": model.step_count,
                "active_dims": model.mask.active_dims() if model.uses_mask else None,
                "active_threshold": model.mask.active_threshold}
+        check_run_data(model.cfg.data)
         return model.cfg.data, run
     from maskaae_cli.presets import build_config, config_overrides
 

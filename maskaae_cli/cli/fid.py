@@ -15,6 +15,7 @@ from maskaae_cli.cli.common import (
     dataset_split,
     progress_bar,
 )
+from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
 
 MAX_KEPT_FEATURES = 50_000  # --kid / --prc hold every feature (Inception: 8 KB each) in memory
@@ -41,7 +42,7 @@ def fid(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (fid, n, features, "
                        "dataset, against, checkpoint, steps, active_dims, ...) instead of the "
                        "plain number.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed of the prior draws.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draws.")] = 0,
     batch_size: BatchSizeOpt = 500,
     device: DeviceOpt = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="Folder for the cached real-data "
@@ -84,6 +85,8 @@ def fid(
     if cache and name != "raw":
         cache_path = stats_cache.cache_file(cache_dir or stats_cache.default_cache_dir(), dataset,
                                             f"{against}-{real.shape[-1]}px", cache_key(space))
+    if cache_path is not None:
+        check_cache_dir(cache_path.parent, cache_dir is not None)
     need_features = kid or prc
     side = fid_metrics.cached_real(real, cache_path, need_features)
     if side is None:
@@ -108,3 +111,16 @@ def fid(
     if cache_path is not None:
         record["stats_cache"] = str(cache_path)
     typer.echo(json_text(record), nl=False)
+
+
+def check_cache_dir(folder: Path, given: bool) -> None:
+    """The statistics cache folder must be writable: said before any feature is computed."""
+    from maskaae_cli.run_dir import check_writable
+
+    try:
+        check_writable(folder, "--cache-dir")
+    except UserError as exc:
+        if given:
+            raise
+        raise UserError(f"the statistics cache {folder} cannot be written ({exc}); or pass "
+                        "--no-cache") from exc

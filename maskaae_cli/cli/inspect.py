@@ -15,7 +15,7 @@ from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import CheckpointArg
 from maskaae_cli.config import SECTIONS, Config
 
-console = Console()
+console = Console(markup=False)
 BAR_WIDTH = 30
 
 

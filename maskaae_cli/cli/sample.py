@@ -16,9 +16,10 @@ from maskaae_cli.cli.common import (
     dataset_split,
     progress_bar,
 )
+from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
 
-console = Console()
+console = Console(markup=False)
 
 
 @app.command()
@@ -31,8 +32,8 @@ def sample(
                    ".npz, .pt or .csv. (default: samples.png for images, samples.npz for vectors; "
                    "reconstructions.* with --reconstruct)", show_default=False)] = None,
     nrow: Annotated[int, typer.Option(min=1, help="Images per row of a PNG grid.")] = 10,
-    seed: Annotated[int, typer.Option(help="Random seed of the prior draws; the same seed gives "
-                                      "the same samples.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draws; the "
+                                      "same seed gives the same samples.")] = 0,
     batch_size: BatchSizeOpt = 1000,
     device: DeviceOpt = "auto",
     reconstruct: Annotated[bool, typer.Option("--reconstruct", help="Write the first N test-split "

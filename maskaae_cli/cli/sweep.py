@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from maskaae_cli.cli import train as train_cli
 from maskaae_cli.cli.app import app
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from maskaae_cli.sweep.runner import JobFn
     from maskaae_cli.sweep.study import Sweep
 
-console = Console()
-stderr_console = Console(stderr=True)
+console = Console(markup=False)
+stderr_console = Console(stderr=True, markup=False)
 
 # train options the sweep sets itself for every run (or replaces with its own option)
 OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
@@ -230,7 +231,7 @@ def results_table(rows: list, title: str) -> Table:
     for name in ("model", "m", "seed", "status", "active dims", metric, "steps", "train s"):
         table.add_column(name, justify="left" if name in ("model", "status") else "right")
     for r in rows:
-        status = {"done": "[green]done[/]", "failed": "[red]failed[/]"}.get(r.status, r.status)
+        status = Text(r.status, style={"done": "green", "failed": "red"}.get(r.status, ""))
         table.add_row(r.model, str(r.m), str(r.seed), status,
                       "" if r.active_dims is None else str(r.active_dims),
                       "" if r.value is None else f"{r.value:.4g}",

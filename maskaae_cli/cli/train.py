@@ -14,8 +14,8 @@ from maskaae_cli.cli.app import app
 from maskaae_cli.errors import UserError
 from maskaae_cli.presets import build_config, config_overrides
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 @app.command()

@@ -11,8 +11,10 @@ from rich.table import Table
 
 from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import CheckpointArg, DeviceOpt, dataset_split
+from maskaae_cli.config import MAX_SEED
+from maskaae_cli.errors import UserError
 
-console = Console()
+console = Console(markup=False)
 
 
 @app.command()
@@ -36,8 +38,8 @@ def traverse(
                     "prior coordinate 0), sample (one prior draw from --seed: the code of the first "
                     "sample 'maskaae sample --seed SEED' makes), or the index of a test-split example "
                     "(its encoding E(x), unmasked).")] = "zero",
-    seed: Annotated[int, typer.Option(help="Random seed of the prior draw for --base sample; the same "
-                    "seed gives the same picture.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draw for "
+                    "--base sample; the same seed gives the same picture.")] = 0,
     device: DeviceOpt = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files "
                          "(otherwise they are never touched).")] = False,
@@ -68,6 +70,9 @@ def traverse(
     data = dataset_split(model, "test") if isinstance(base_choice, int) else None
     code = trv.base_code(model, base_choice, seed, data)
     result = trv.traverse(model, chosen, values, code, trv.base_label(base_choice, seed))
+    if not (bool(result.outputs.isfinite().all()) and bool(result.change_rms().isfinite().all())):
+        raise UserError(f"--range {value_range:g}: the decoded outputs are not finite at such values (the "
+                        "prior is N(0, 1)); use a smaller --range, such as 3")
     traverse_io.write_outputs(result, paths, model.is_image, png_bytes(picture(result, model.is_image)))
 
     rms = result.change_rms()

@@ -7,19 +7,21 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from maskaae_cli.data.decode import GREY_MODES, decode_all
+from maskaae_cli.data.decode import GREY_MODES, decode_all, too_large
 from maskaae_cli.errors import UserError
+from maskaae_cli.run_files import RUN_RECORD
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively), in a fixed (sorted) order."""
+    """Image files under ``folder`` (recursively, skipping maskaae run folders), in a fixed order."""
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist: give --dataset folder:PATH with a "
                         "folder of .png/.jpg files")
-    files = sorted((p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()),
-                   key=lambda p: p.relative_to(folder).as_posix())
+    runs = {p.parent for p in folder.rglob(RUN_RECORD) if p.is_file()}  # maskaae run folders: not data
+    files = sorted((p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
+                    and not runs.intersection(p.parents)), key=lambda p: p.relative_to(folder).as_posix())
     if not files:
         raise UserError(f"no images in {folder}: it needs .png or .jpg files (subfolders count)")
     return files
@@ -32,6 +34,8 @@ def all_grey(files: list[Path]) -> bool:
             with Image.open(path) as img:
                 if img.mode not in GREY_MODES:
                     return False
+        except Image.DecompressionBombError as exc:
+            raise too_large(str(path), exc) from exc
         except (UnidentifiedImageError, OSError) as exc:
             raise UserError(f"cannot read image {path} ({exc}): replace or remove the file") from exc
     return True

@@ -42,6 +42,9 @@ def read_idx_images(path: Path, fix: str = "delete it and run again to download 
     if len(raw) < header:
         raise corrupt(path, "header cut short", fix)
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(3))
+    if 0 in dims:
+        raise UserError(f"{path} holds {dims[0]} images of {dims[1]}x{dims[2]} pixels: nothing to train on; "
+                        f"{fix}")
     if len(raw) != header + math.prod(dims):
         raise corrupt(path, f"{len(raw) - header} bytes of pixels for {dims[0]} images of "
                             f"{dims[1]}x{dims[2]}", fix)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from maskaae_cli.config import DataConfig
+from maskaae_cli.errors import UserError
 
 ENV_VAR = "MASKAAE_DATA"
 
@@ -31,5 +32,12 @@ def default_data_dir() -> Path:
 
 
 def data_dir(cfg: DataConfig) -> Path:
-    """``--data-dir`` when given, else :func:`default_data_dir`."""
-    return Path(cfg.data_dir).expanduser() if cfg.data_dir else default_data_dir()
+    """``--data-dir`` when given, else :func:`default_data_dir`; refused when a file is in the way."""
+    path = Path(cfg.data_dir).expanduser() if cfg.data_dir else default_data_dir()
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        given = "--data-dir" if cfg.data_dir else (f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "")
+        where = "is a file" if blocker == path else f"is under the file {blocker}"
+        raise UserError(f"{given or 'the data folder'} {path} {where}, not a folder: datasets are kept "
+                        f"in a folder; point {given or '--data-dir'} at one")
+    return path

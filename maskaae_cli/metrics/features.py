@@ -20,6 +20,7 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from maskaae_cli.errors import UserError
+from maskaae_cli.metrics.feature_check import CheckedFeatures
 from maskaae_cli.sampling import to_uint8
 
 INCEPTION = "inception"
@@ -248,9 +249,9 @@ class TorchScriptFeatures:
     content, not its path.
     """
 
-    def __init__(self, path: Path, device: torch.device | str = "cpu") -> None:
+    def __init__(self, path: Path, device: torch.device | str = "cpu", option: str = "--features") -> None:
         data = path.read_bytes()
-        self.path = path
+        self.path, self.option = path, option
         self.device = torch.device(device)
         self.weights_sha256 = hashlib.sha256(data).hexdigest()[:16]
         self.name = f"torchscript-{self.weights_sha256}"
@@ -260,7 +261,7 @@ class TorchScriptFeatures:
                 warnings.simplefilter("ignore")  # torch.jit's deprecation notice
                 self.module = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
         except Exception as exc:  # torch.jit.load reports a non-TorchScript file as many types
-            raise UserError(f"--features {path} is not a TorchScript module ({type(exc).__name__}): save "
+            raise UserError(f"{option} {path} is not a TorchScript module ({type(exc).__name__}): save "
                             "one with torch.jit.save(torch.jit.script(model), FILE)") from exc
 
     @torch.no_grad()
@@ -270,11 +271,11 @@ class TorchScriptFeatures:
             out = self.module(x.to(self.device))
         except Exception as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"--features {self.path} failed on a batch of shape {tuple(x.shape)} "
+            raise UserError(f"{self.option} {self.path} failed on a batch of shape {tuple(x.shape)} "
                             f"({first}): it must take float images in [0, 1] of that shape") from exc
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(x):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise UserError(f"--features {self.path} returned {shape} for {len(x)} images: it must "
+            raise UserError(f"{self.option} {self.path} returned {shape} for {len(x)} images: it must "
                             f"return one feature vector per image, shape ({len(x)}, D)")
         return out.detach().to("cpu", torch.float64)
 
@@ -298,17 +299,24 @@ def register_feature_space(name: str, builder: FeatureBuilder) -> None:
 
 
 def build_feature_space(name: str, device: torch.device | str = "cpu",
-                        inception_weights: Path | None = None) -> FeatureSpace:
-    """The feature space registered under ``name``."""
+                        inception_weights: Path | None = None, option: str = "--features") -> FeatureSpace:
+    """The feature space registered under ``name``; its output checked (:mod:`.feature_check`)."""
+    if name == "raw":
+        return FEATURE_SPACES["raw"](torch.device(device))
+    return CheckedFeatures(_build(name, device, inception_weights, option), f"{option} {name}")
+
+
+def _build(name: str, device: torch.device | str, inception_weights: Path | None,
+           option: str) -> FeatureSpace:
     if name == INCEPTION and inception_weights is not None:
         return inception_features(device, inception_weights)
     if name not in FEATURE_SPACES:
         path = Path(name).expanduser()
         if path.is_file():
-            return TorchScriptFeatures(path, device)
+            return TorchScriptFeatures(path, device, option)
         if looks_like_path(name):
-            raise UserError(f"--features {name}: no such file (give a TorchScript feature extractor)")
-        raise UserError(f"unknown --features {name!r}: use one of {', '.join(FEATURE_SPACES)}, "
+            raise UserError(f"{option} {name}: no such file (give a TorchScript feature extractor)")
+        raise UserError(f"unknown {option} {name!r}: use one of {', '.join(FEATURE_SPACES)}, "
                         "or a TorchScript file")
     return FEATURE_SPACES[name](torch.device(device))
 
@@ -332,8 +340,8 @@ def eval_feature_space(name: str, on_gpu: bool = False) -> tuple[FeatureSpace | 
     if name in ("auto", INCEPTION):
         if find_inception_weights(download=False) is None:
             return None, "no Frechet distance during training: " + _missing_line("nothing on disk")
-        return inception_features(device), None
-    return build_feature_space(name, device), None
+        return CheckedFeatures(inception_features(device), f"--eval-features {name}"), None
+    return build_feature_space(name, device, option="--eval-features"), None
 
 
 def describe(space: FeatureSpace) -> dict[str, str]:

@@ -139,6 +139,13 @@ def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = Fals
     """
     if fake.n < 2 or real.n < 2:
         raise UserError("FID needs at least 2 generated and 2 real samples")
+    if fake.mu.shape != real.mu.shape:
+        raise UserError(f"the generated samples have {fake.mu.shape[0]} features and the real ones "
+                        f"{real.mu.shape[0]}: the real statistics come from another feature space; "
+                        "run again with --no-cache")
+    if not (np.isfinite(fake.mu).all() and np.isfinite(fake.sigma).all()):
+        raise UserError("the generated samples' features are not finite: the model makes NaN or infinite "
+                        "samples; use an earlier checkpoint, or train again with lower learning rates")
     fid = frechet_from_statistics({"mu": fake.mu, "sigma": fake.sigma}, {"mu": real.mu, "sigma": real.sigma})
     result = FidResult(fid=fid, n=fake.n, n_real=real.n, features=features,
                        real_cached=real.from_cache)

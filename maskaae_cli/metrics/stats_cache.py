@@ -63,6 +63,9 @@ def load(path: Path, expected_fingerprint: str, need_features: bool) -> dict[str
         return None
     if not {"mu", "sigma"} <= arrays.keys() or (need_features and "features" not in arrays):
         return None
+    if not all(np.isfinite(arrays[k]).all() for k in ("mu", "sigma", "features") if k in arrays
+               and arrays[k].dtype.kind in "fc"):  # damaged: recomputed, never trusted
+        return None
     return arrays
 
 

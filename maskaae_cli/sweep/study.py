@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.plan import RunSpec
@@ -107,13 +108,13 @@ def save(sweep: Sweep, rows: dict[RunSpec, RunResult]) -> dict[str, Any]:
     return cost or {}
 
 
-def finished_line(row: RunResult, seconds: float) -> str:
-    """One line per finished run for the terminal."""
+def finished_line(row: RunResult, seconds: float) -> Text:
+    """One line per finished run for the terminal (the run's error printed literally)."""
     name = f"{row.model}-m{row.m}-s{row.seed}"
     if row.status != "done":
-        return f"[red]failed[/] {name} ({seconds:.0f}s): {row.error}"
-    return (f"[green]done[/]   {name}: {row.metric} {row.value:.4g}, {row.active_dims} active of "
-            f"{row.m}, {row.steps} steps, {seconds:.0f}s")
+        return Text.assemble(("failed", "red"), f" {name} ({seconds:.0f}s): {row.error}")
+    return Text.assemble(("done", "green"), f"   {name}: {row.metric} {row.value:.4g}, {row.active_dims} "
+                         f"active of {row.m}, {row.steps} steps, {seconds:.0f}s")
 
 
 def run_sweep(sweep: Sweep, launcher: Launcher, console: Console,
@@ -132,7 +133,7 @@ def run_sweep(sweep: Sweep, launcher: Launcher, console: Console,
         if skipped:
             console.print(f"{skipped} of {len(sweep.grid)} runs already done in {sweep.sweep_dir}: "
                           "skipped", highlight=False)
-        display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        display = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
                            MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                            console=console, disable=not (progress and console.is_terminal))
         with display:
