@@ -103,17 +103,9 @@ def test_celeba_without_partition_says_which_split_it_made(tmp_path):
     assert "no list_eval_partition.txt" in line and "2 of the 20 faces are the test split" in line
 
 
-@pytest.mark.parametrize("dataset,on_gpu,preset", [
-    ("cifar10", False, "cifar10-cpu"), ("celeba", False, "celeba-cpu"),
-    ("cifar10", True, "cifar10"), ("celeba", True, "celeba")])
-def test_colour_datasets_take_the_cpu_preset_on_a_cpu(dataset, on_gpu, preset):
-    assert choose_preset(dataset, on_gpu).name == preset
-
-
-def test_colour_folder_takes_the_cpu_presets(tmp_path):
+def test_a_split_colour_folder_takes_the_cpu_presets(tmp_path):
     write_tree(tmp_path / "imgs", {"train": 2, "test": 2})
     assert choose_preset(f"folder:{tmp_path / 'imgs'}", False, 32).name == "cifar10-cpu"
-    assert choose_preset(f"folder:{tmp_path / 'imgs'}", False, None).name == "celeba-cpu"
     assert choose_preset(f"folder:{tmp_path / 'imgs'}", True, 32).name == "cifar10"
 
 

@@ -235,7 +235,8 @@ def test_missing_cifar_offline_and_without_download(tmp_path, capsys, offline):
     code, err = train_cli(capsys, tmp_path, "--dataset", "cifar10", "--data-dir", tmp_path)
     one_error_line(code, err, "could not download CIFAR-10", "cifar-10-python.tar.gz", str(tmp_path))
     code, err = train_cli(capsys, tmp_path, "--dataset", "cifar10", "--data-dir", tmp_path, "--no-download")
-    one_error_line(code, err, "data_batch_1", "cifar-10-python.tar.gz")
+    one_error_line(code, err, "cifar-10-python.tar.gz", "cifar-10-batches-py/",
+                   f"{tmp_path / 'cifar10'}/train/<class>/*.png", "--download")
 
 
 def test_missing_celeba(tmp_path, capsys, offline):
@@ -324,7 +325,7 @@ def test_real_process_error_has_no_traceback(tmp_path):
                              "--data-dir", str(tmp_path), "--no-download", "--out", str(tmp_path / "run")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    one_error_line(2, result.stderr, "cifar-10-python.tar.gz", str(tmp_path / "cifar-10-batches-py"))
+    one_error_line(2, result.stderr, "cifar-10-python.tar.gz", f"{tmp_path / 'cifar10'}/test/<class>/")
 
 
 def test_benchmark_quick_path(tmp_path):

@@ -27,7 +27,8 @@ CHEAP = {"train": {"max_steps": 2, "eval_every": 2, "log_every": 1, "ckpt_every"
     ("synthetic", False, "synthetic"), ("synthetic", True, "synthetic"),
     ("mnist", False, "mnist-cpu"), ("mnist", True, "mnist"),
     ("fashion-mnist", False, "fashion-mnist-cpu"), ("fashion-mnist", True, "fashion-mnist"),
-    ("cifar10", False, "cifar10"), ("cifar10", True, "cifar10"), ("celeba", True, "celeba"),
+    ("cifar10", False, "cifar10-cpu"), ("cifar10", True, "cifar10"),
+    ("celeba", False, "celeba-cpu"), ("celeba", True, "celeba"),
 ])
 def test_each_dataset_has_its_preset_by_what_it_trains_on(dataset, on_gpu, preset):
     choice = choose_preset(dataset, on_gpu)
@@ -41,8 +42,8 @@ def test_folder_and_idx_data_take_the_closest_builtin_preset(tmp_path):
     (tmp_path / "digits.idx").write_bytes(idx_bytes(np.zeros((5, 28, 28), dtype=np.uint8)))
     cases = [(f"idx:{tmp_path / 'digits.idx'}", None, "mnist-cpu", "grey 28x28"),
              (f"folder:{grey}", 28, "mnist-cpu", "grey 28x28"),
-             (f"folder:{colour}", 32, "cifar10", "colour 32x32"),
-             (f"folder:{colour}", None, "celeba", "colour 64x64")]
+             (f"folder:{colour}", 32, "cifar10-cpu", "colour 32x32"),
+             (f"folder:{colour}", None, "celeba-cpu", "colour 64x64")]
     for dataset, size, name, shape in cases:
         choice = choose_preset(dataset, on_gpu=False, image_size=size)
         assert choice.name == name and choice.keep_dataset and shape in choice.reason, (dataset, choice)

@@ -133,6 +133,7 @@ class InceptionWeights:
 
     source: str
     path: Path
+    given: bool = False  # passed as --inception-weights
 
     @property
     def sha256(self) -> str:
@@ -143,13 +144,17 @@ class InceptionWeights:
             return fid_helper_state_dict(self.path)
         try:  # tensors only: refuse anything else before it is unpickled
             state = torch.load(self.path, map_location="cpu", weights_only=True)
+            found = isinstance(state, dict) and "Conv2d_1a_3x3.conv.weight" in state
+            reason = "" if found else "no Inception layers in it"
         except Exception as exc:
-            raise UserError(f"{self.path} is not an Inception-v3 weights file ({type(exc).__name__}): "
-                            f"give the file from {inception_url()}, or {FID_EXTRA}") from exc
-        if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
-            raise UserError(f"{self.path} holds no Inception-v3 weights: give the file from "
-                            f"{inception_url()}, or {FID_EXTRA}")
-        return state
+            state, reason = None, type(exc).__name__
+        if reason and self.given:  # the user's file: never advise deleting it
+            raise UserError(f"--inception-weights {self.path} is not an Inception-v3 weights file "
+                            f"({reason}): give the file from {inception_url()}, or {FID_EXTRA}")
+        if reason:
+            raise UserError(f"the Inception-v3 weights in {self.path} are damaged ({reason}): delete that "
+                            f"file to download it again, or {FID_EXTRA}")
+        return state  # type: ignore[return-value]
 
 
 def find_inception_weights(weights: Path | None = None, download: bool = True) -> InceptionWeights | None:
@@ -158,7 +163,7 @@ def find_inception_weights(weights: Path | None = None, download: bool = True) -
     if weights is not None:
         if not weights.is_file():
             raise UserError(f"--inception-weights {weights}: no such file")
-        return InceptionWeights("torch-fidelity", weights)
+        return InceptionWeights("torch-fidelity", weights, given=True)
     target = inception_weights_file()
     if target.is_file():
         return InceptionWeights("torch-fidelity", target)
