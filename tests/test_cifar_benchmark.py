@@ -1,0 +1,52 @@
+"""The CIFAR-10 benchmark's own parts: its classifier feature space and its verdicts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import cifar_eval  # noqa: E402
+import cifar_fig4  # noqa: E402
+
+
+def write_labelled_tree(root: Path, per_class: int = 2) -> None:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in range(10):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_classifier_features_are_a_torchscript_feature_space_and_are_reused(tmp_path):
+    write_labelled_tree(tmp_path / "data")
+    record = cifar_eval.prepare(tmp_path / "data", tmp_path / "eval", epochs=1)
+    assert record["train_images"] == record["test_images"] == 20 and len(record["classes"]) == 10
+    assert 0.0 <= record["test_accuracy"] <= 1.0
+    script = torch.jit.load(str(tmp_path / "eval" / "cifar_features.pt"))
+    assert script(torch.rand(3, 3, 32, 32)).shape == (3, 256)
+    again = cifar_eval.prepare(tmp_path / "data", tmp_path / "eval", epochs=1)
+    assert again == record  # the same file: not trained again
+
+
+def row(model: str, m: int, fd: float, active: int, seed: int = 0, minutes: float = 20.0) -> dict:
+    return {"name": f"{model}-m{m}-s{seed}", "model": model, "m": m, "seed": seed, "frechet_classifier": fd,
+            "active_dims": active if model == "maae" else m, "wall_seconds": 60 * minutes}
+
+
+def test_verdicts_judge_collapse_and_quality():
+    rows = [row("wae", 16, 10.0, 16), row("wae", 64, 11.0, 64), row("wae", 128, 12.0, 128),
+            row("maae", 64, 10.5, 30), row("maae", 128, 14.0, 3, minutes=31)]
+    checks = {c["target"]: c["met"] for c in cifar_fig4.verdicts(rows, mle=30.0)}
+    assert checks["MaskAAE m = 64 (seed 0) within 1.1x of WAE's best (classifier features)"]
+    assert checks["MaskAAE m = 64 (seed 0) keeps at least 10 dimensions (no collapse)"]
+    assert not checks["MaskAAE m = 128 (seed 0) keeps at least 10 dimensions (no collapse)"]
+    assert not checks["MaskAAE m = 128 (seed 0) within 0.5x-2.0x of the MLE estimate (30.0)"]
+    assert not checks["MaskAAE better than WAE at m = 128"]
+    assert not checks["every run within 30 minutes on one core"]
