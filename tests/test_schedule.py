@@ -86,8 +86,9 @@ ROUNDS = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes"  # th
 def test_the_presets_are_the_users_choices():
     """recipes/ holds one paper-scale preset per built-in dataset, the CPU-sized ones and the
     synthetic reference; the round-by-round experiment recipes live with the benchmarks."""
-    assert sorted(bundled_recipes()) == ["celeba", "cifar10", "fashion-mnist", "fashion-mnist-cpu", "mnist",
-                                         "mnist-cpu", "synthetic", "synthetic-reference"]
+    assert sorted(bundled_recipes()) == ["celeba", "celeba-cpu", "cifar10", "cifar10-cpu", "fashion-mnist",
+                                         "fashion-mnist-cpu", "mnist", "mnist-cpu", "synthetic",
+                                         "synthetic-reference"]
     assert all(not n.startswith("synthetic-") or n == "synthetic-reference" for n in bundled_recipes())
 
 
