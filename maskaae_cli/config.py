@@ -154,7 +154,7 @@ class TrainConfig:
     run_name: str | None = None  # None: the run folder's name
     tags: str = ""  # comma-separated logger tags
     progress: bool = True
-    threads: int | None = None  # torch CPU threads; None: torch's default
+    threads: int | None = None  # torch CPU threads; None: chosen from the nets and the free cores
     recipe: str | None = None  # the preset or recipe this config was built from (recorded only)
     compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
     # replay each iteration as a CUDA graph (one GPU, 32-bit); None: the default of graph_policy.py (off)
@@ -364,7 +364,7 @@ def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
         ("train.ckpt_every", t.ckpt_every >= 1, f"{whole} 1"),
         ("train.gpus", at_least(t.gpus, 1, True), f"{whole} 1"),
         ("train.num_nodes", t.num_nodes >= 1, f"{whole} 1"),
-        ("train.threads", at_least(t.threads, 1, True), f"{whole} 1, or leave it to torch"),
+        ("train.threads", at_least(t.threads, 1, True), f"{whole} 1, or leave it out to have it chosen"),
     ]
 
 

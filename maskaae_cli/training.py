@@ -54,6 +54,7 @@ from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPO
 from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
 from maskaae_cli.signals import GracefulStop
+from maskaae_cli.threads import ThreadChoice, forward_work, use_threads
 
 _console = Console(stderr=True, markup=False)
 FID_BATCH = 500  # `maskaae fid`'s default --batch-size: the summary's figure is the command's
@@ -162,10 +163,10 @@ def train(cfg: Config, resume: ResumePoint | None = None,
             check_out_outside_data(run_dir, cfg.data.dataset)
         if t.logger == "wandb":
             check_wandb_credentials()
-    if t.threads:
-        torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
+    work = forward_work(model.encoder, model.decoder, dm.data_shape, model.latent_dim)
+    threads = use_threads(t.threads, work)  # never more than the free cores (maskaae_cli/threads.py)
     check_step_memory(cfg, dm.data_shape)
     space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
@@ -184,12 +185,12 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     check_precision(trainer, t.precision)
     graphs_line = configure_cuda_graphs(cfg, trainer, model, dm)
     if trainer.is_global_zero:
-        for line in (announce, *dm.notes, graphs_line, notice):
+        for line in (announce, threads.line(), *dm.notes, graphs_line, notice):
             if line:
                 _console.print(line, highlight=False, soft_wrap=True)
     folder: PreparedRunDir | None = None
     try:
-        folder = _take_folder(trainer, cfg, resume, wandb_id)
+        folder = _take_folder(trainer, cfg, resume, wandb_id, threads)
         if folder is not None:
             trainer.callbacks.append(_Commit(folder))
         start = time.perf_counter()
@@ -225,7 +226,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
 
 
 def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
-                 wandb_id: str | None) -> PreparedRunDir | None:
+                 wandb_id: str | None, threads: ThreadChoice) -> PreparedRunDir | None:
     """Rank 0: make (or reopen) and lock the run folder and write the run's record; others: None."""
     if not trainer.is_global_zero:
         return None
@@ -236,7 +237,7 @@ def _take_folder(trainer: L.Trainer, cfg: Config, resume: ResumePoint | None,
         folder = PreparedRunDir(run_dir, RunLock(run_dir).acquire())
     try:
         if resume is None:
-            write_run_record(run_dir, cfg.to_dict(), {"recipe": cfg.train.recipe})
+            write_run_record(run_dir, cfg.to_dict(), {"recipe": cfg.train.recipe, **threads.record()})
         else:
             prepare_resumed_run_dir(resume)
         write_logger_record(run_dir, cfg, wandb_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -27,6 +27,17 @@ CheckpointArg = Annotated[Path, typer.Argument(
 DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda (cuda:N) or auto (the GPU when there is one).")]
 BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Samples per forward pass; lower it to use "
                                                   "less memory.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(min=1, show_default=False, help="CPU threads for torch. "
+                       "(default: chosen from the work and the free cores, never more than are free)")]
+
+
+def model_threads(given: int | None, model: MaskAAE, inception: bool = False) -> None:
+    """Set torch's threads for a command that runs ``model`` (and the Inception network when asked)."""
+    from maskaae_cli.threads import INCEPTION_WORK, forward_work, use_threads
+
+    work = INCEPTION_WORK if inception else forward_work(model.encoder, model.decoder, model.data_shape,
+                                                         model.latent_dim)
+    use_threads(given, work)
 
 
 @contextmanager

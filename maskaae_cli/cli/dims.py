@@ -55,7 +55,7 @@ def dims(
                        "dataset and, for a run folder, its active dimensions) instead of a table.")] = False,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the choice of samples.")] = 0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the neighbour "
-                       "search. (default: the libraries' choice)", show_default=False)] = None,
+                       "search. (default: the free cores, never more)", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
     **data_options: Any,
 ) -> None:
@@ -133,13 +133,13 @@ def _resolve(data: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any] | 
 
 @contextmanager
 def _thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit torch and the BLAS / OpenMP pools to ``threads`` (no limit when None)."""
-    if threads is None:
-        yield
-        return
+    """Limit torch and the BLAS / OpenMP pools to ``threads`` (None: the free cores, never more)."""
     import torch
     from threadpoolctl import threadpool_limits
 
+    from maskaae_cli.threads import choose_threads
+
+    threads = threads or choose_threads(float("inf")).threads  # a neighbour search is large work
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         yield

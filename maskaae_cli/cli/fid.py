@@ -12,7 +12,9 @@ from maskaae_cli.cli.common import (
     BatchSizeOpt,
     CheckpointArg,
     DeviceOpt,
+    ThreadsOpt,
     dataset_split,
+    model_threads,
     progress_bar,
 )
 from maskaae_cli.config import MAX_SEED
@@ -44,6 +46,7 @@ def fid(
                        "plain number.")] = False,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draws.")] = 0,
     batch_size: BatchSizeOpt = 500,
+    threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="Folder for the cached real-data "
                          "statistics. (default: ~/.cache/maskaae/fid-stats, or "
@@ -76,6 +79,7 @@ def fid(
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
     name = features if features != "auto" else (INCEPTION if model.is_image else "raw")
+    model_threads(threads, model, inception=name == INCEPTION)
     if name != "raw" and not model.is_image:
         raise UserError(f"--features {name} needs an image model; this one makes vectors: use raw")
     dataset = model.cfg.data.dataset

@@ -13,7 +13,9 @@ from maskaae_cli.cli.common import (
     BatchSizeOpt,
     CheckpointArg,
     DeviceOpt,
+    ThreadsOpt,
     dataset_split,
+    model_threads,
     progress_bar,
 )
 from maskaae_cli.config import MAX_SEED
@@ -35,6 +37,7 @@ def sample(
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draws; the "
                                       "same seed gives the same samples.")] = 0,
     batch_size: BatchSizeOpt = 1000,
+    threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
     reconstruct: Annotated[bool, typer.Option("--reconstruct", help="Write the first N test-split "
                            "examples next to their reconstructions D(alpha * E(x)) instead of "
@@ -55,6 +58,7 @@ def sample(
 
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
+    model_threads(threads, model)
     path = out if out is not None else sample_io.default_output(model.is_image, reconstruct)
     sample_io.check_output(path, model.is_image, overwrite, n * (2 if reconstruct else 1), model.data_shape)
     if reconstruct:

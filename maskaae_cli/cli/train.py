@@ -107,8 +107,9 @@ def train(
                       "(its newest checkpoint) or a .ckpt file. The run keeps its config; only "
                       "--max-steps, logging/checkpoint intervals and hardware options may change.",
                       show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. "
-                       "(default: torch's choice)")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. (default: one for "
+                       "the MLP nets, else the free cores; never more than are free; run.json says "
+                       "which; give it for bit-identical runs on a machine whose load varies)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder "
                          "(otherwise it is never touched).")] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress display.")] = True,

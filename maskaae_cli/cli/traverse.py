@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from maskaae_cli.cli.app import app
-from maskaae_cli.cli.common import CheckpointArg, DeviceOpt, dataset_split
+from maskaae_cli.cli.common import CheckpointArg, DeviceOpt, ThreadsOpt, dataset_split, model_threads
 from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
 
@@ -40,6 +40,7 @@ def traverse(
                     "(its encoding E(x), unmasked).")] = "zero",
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed of the prior draw for "
                     "--base sample; the same seed gives the same picture.")] = 0,
+    threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files "
                          "(otherwise they are never touched).")] = False,
@@ -62,6 +63,7 @@ def traverse(
     values = trv.sweep_values(steps, value_range)
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
+    model_threads(threads, model)
     paths = traverse_io.output_paths(out if out is not None else traverse_io.default_output(checkpoint),
                                      model.is_image)
     traverse_io.check_outputs(paths, overwrite)
