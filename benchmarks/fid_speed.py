@@ -1,0 +1,87 @@
+"""FID on a CPU: the Inception pass's pace, and what `maskaae fid` of 10,000 samples costs.
+
+    python benchmarks/fid_speed.py --run runs/c10 --out benchmarks/results/fid-speed.json
+
+1. Images per second of the FID Inception network on CIFAR-sized (32x32) uint8 images, as `maskaae
+   fid` feeds it (torch-fidelity's resize to 299, channels-last), for each --batch and --threads;
+   and with bf16 autocast, beside its features' relative difference from fp32 (adopted only within
+   1e-3).
+2. With --run: `maskaae fid RUN --json -n 10000` twice, against a fresh statistics cache (the test
+   split's features computed) and then with it cached; the wall time of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from maskaae_cli.metrics.features import inception_features
+
+
+def pace(space, images: torch.Tensor, batch: int) -> float:
+    space(images[:4])  # warm-up
+    start = time.perf_counter()
+    for b in images.split(batch):
+        space(b)
+    return len(images) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=int, default=200, help="images per timing")
+    p.add_argument("--batch", default="50,200")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--run", type=Path, default=None, help="a CIFAR-10 run folder to time `maskaae fid` on")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/fid-speed.json"))
+    p.add_argument("--note", default="", help="what else shared the machine")
+    a = p.parse_args()
+    images = torch.randint(0, 256, (a.images, 3, 32, 32), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    space = inception_features("cpu")
+    rows = []
+    for threads in (int(t) for t in a.threads.split(",")):
+        torch.set_num_threads(threads)
+        for batch in (int(b) for b in a.batch.split(",")):
+            speed = round(pace(space, images, batch), 2)
+            rows.append({"threads": threads, "batch": batch, "images_per_second": speed})
+            print(rows[-1], flush=True)
+    with torch.no_grad():
+        ref = space(images[:32]).double()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = space(images[:32]).double()
+            bf16 = {"images_per_second": round(pace(space, images, int(a.batch.split(",")[-1])), 2)}
+    bf16["relative_difference"] = float((low - ref).norm() / ref.norm())
+    bf16["adopted"] = bf16["relative_difference"] <= 1e-3
+    print("bf16", bf16, flush=True)
+    timings = {}
+    if a.run is not None:
+        with tempfile.TemporaryDirectory() as cache:
+            for label in ("first (test statistics computed)", "cached"):
+                start = time.perf_counter()
+                cmd = [sys.executable, "-m", "maskaae_cli", "fid", str(a.run), "--json", "-n", "10000",
+                       "--cache-dir", cache, "--no-progress"]
+                result = subprocess.run(cmd, capture_output=True, text=True)
+                if result.returncode != 0:
+                    sys.exit(result.stderr[-2000:])
+                seconds = round(time.perf_counter() - start, 1)
+                timings[label] = {"seconds": seconds, **json.loads(result.stdout)}
+                print(label, timings[label]["seconds"], "s", flush=True)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"benchmark": __doc__.split("\n\n")[0], "command": " ".join(sys.argv),
+                                 "machine": {"platform": platform.platform(), "torch": torch.__version__,
+                                             "note": a.note},
+                                 "inception_pass": rows, "bf16": bf16, "maskaae_fid_10000": timings},
+                                indent=2) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
