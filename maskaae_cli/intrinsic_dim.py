@@ -18,7 +18,6 @@ import numpy as np
 
 from maskaae_cli.errors import UserError
 
-DEFAULT_KS = (5, 10, 20)
 MIN_K = 2  # MLE with k = 1 divides 0 by 0
 
 

@@ -45,9 +45,6 @@ def _train_parameters() -> list[inspect.Parameter]:
     return params
 
 
-TRAIN_OPTIONS = [p.name for p in _train_parameters()]
-
-
 def sweep_m(
     ctx: typer.Context,
     m: Annotated[str, typer.Option("--m", rich_help_panel=SWEEP_PANEL, show_default=False,
