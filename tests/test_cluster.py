@@ -68,7 +68,12 @@ def test_failed_and_cancelled_tasks_run_again_finished_and_running_ones_do_not(t
              and result_written(out, first["wae-m2-s0"])
              and {"wae-m4-s0 train 0", "maae-m4-s0 train 0"} <= set(calls(control)))
     os.kill(int(first["wae-m4-s0"]), signal.SIGINT)  # what LocalJob.cancel sends: like scancel
-    wait_for(lambda: not Path(f"/proc/{first['wae-m4-s0']}/cmdline").read_bytes())  # gone (a zombie)
+    gone = lambda: not Path(f"/proc/{first['wae-m4-s0']}/cmdline").read_bytes()  # noqa: E731 (a zombie)
+    try:
+        wait_for(gone, timeout=30.0)
+    except AssertionError:  # the interrupt landed where the controller defers it (seen once in a full
+        os.kill(int(first["wae-m4-s0"]), signal.SIGTERM)  # run): stop it as scancel's SIGTERM would
+        wait_for(gone)
 
     sweep(out, ScriptedTrainer(control), collect=True)  # the results so far, and why runs are not done
     rows = table(out)

@@ -180,7 +180,7 @@ def test_a_diverging_run_stops_with_one_line_and_no_summary(tmp_path, capsys):
     out = tmp_path / "blowup2"
     code, _, err = run_cli(capsys, "train", "--recipe", recipe, *TINY, "--out", out)
     lines = [line for line in err.splitlines()  # the run's own lines before it started to train aside
-             if line.strip() and not line.startswith(("INFO:", "recipe ", "preset "))]
+             if line.strip() and not line.startswith(("INFO:", "recipe ", "preset ", "threads "))]
     assert code == 3 and len(lines) == 1 and "Traceback" not in err, err
     assert "training diverged" in lines[0] and "at iteration" in lines[0] and "not finite" in lines[0]
     assert not (out / "summary.json").exists() and not (out / "model.ckpt").exists()
