@@ -71,7 +71,10 @@ def find_resume_point(source: str | Path) -> ResumePoint:
     if "optimizer_states" not in ckpt or "loops" not in ckpt:
         raise UserError(f"--resume {checkpoint}: holds weights only, not a training state to resume")
     check_resumable(run_dir)
-    check_unlocked(run_dir)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks of a multi-node run see rank 0's lock
+        check_unlocked(run_dir)
     return ResumePoint(run_dir, checkpoint, _iterations(ckpt), saved_config(ckpt))
 
 
