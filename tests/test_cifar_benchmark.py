@@ -50,3 +50,26 @@ def test_verdicts_judge_collapse_and_quality():
     assert not checks["MaskAAE m = 128 (seed 0) within 0.5x-2.0x of the MLE estimate (30.0)"]
     assert not checks["MaskAAE better than WAE at m = 128"]
     assert not checks["every run within 30 minutes on one core"]
+
+
+def test_a_recorded_run_is_not_trained_again(tmp_path, monkeypatch):
+    """The grid resumes from the committed records: a run recorded in this classifier is neither
+    trained nor measured again; one recorded in another classifier is."""
+    import argparse
+    import json
+
+    from maskaae_cli.sweep.plan import RunSpec
+
+    records = tmp_path / "records"
+    records.mkdir()
+    done, stale = RunSpec(0, 128, "maae"), RunSpec(0, 64, "maae")
+    for spec, sha in ((done, "A"), (stale, "B")):
+        record = row(spec.model, spec.m, 9.0, 20) | {"classifier_sha256": sha}
+        (records / f"{spec.name}.json").write_text(json.dumps(record))
+    trained = []
+    monkeypatch.setattr(cifar_fig4, "sweep", lambda a, features, spec: trained.append(spec.name))
+    a = argparse.Namespace(workdir=tmp_path / "work", measure_only=False)
+    assert cifar_fig4.train_and_record(a, done, tmp_path / "f.pt", "A", records)["frechet_classifier"] == 9.0
+    assert trained == []
+    assert cifar_fig4.train_and_record(a, stale, tmp_path / "f.pt", "A", records) is None  # no run appeared
+    assert trained == [stale.name]

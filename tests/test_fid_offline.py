@@ -91,3 +91,25 @@ def test_a_different_torchscript_is_not_taken_for_the_fid_network(tmp_path):
     fake.write_bytes(b"not the network")
     with pytest.raises(UserError, match="not the FID Inception network"):
         features.fid_helper_state_dict(fake)
+
+
+def test_folded_batch_norms_give_the_same_features():
+    """The CPU speed-up (batch norms folded into the convolutions) leaves the features as they were."""
+    torch.manual_seed(0)
+    net = features._fidelity_extractor(None).eval()
+    for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.normal_(bn.bias, 0, 0.1)
+        bn.running_mean.normal_(0, 0.1)
+        bn.running_var.uniform_(0.5, 2.0)
+    for conv in (m for m in net.modules() if isinstance(m, torch.nn.Conv2d)):
+        torch.nn.init.kaiming_normal_(conv.weight)
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = net(images)[0].double()
+        folded = features.fold_batch_norms(net)
+        after = folded(images)[0].double()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert before.abs().max() > 0
+    assert float((after - before).norm() / before.norm()) <= 1e-5

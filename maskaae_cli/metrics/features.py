@@ -52,10 +52,13 @@ class FidelityFeatures:
     images are repeated to three channels.
     """
 
+    cpu_chunk = 16  # images per Inception pass on a CPU: 20 img/s at 4-25, 15 at 100, slower at 500
+
     def __init__(self, extractor: FeatureExtractorBase, layer: str,
                  device: torch.device | str = "cpu") -> None:
-        # channels-last convolutions: about a quarter faster on a CPU, the same features (1e-6)
-        self.extractor = extractor.eval().to(memory_format=torch.channels_last)
+        # batch norms folded into their convolutions (about 15% faster on a CPU) and channels-last
+        # convolutions (about a quarter faster): the same features within 2e-6
+        self.extractor = fold_batch_norms(extractor.eval()).to(memory_format=torch.channels_last)
         self.layer = layer
         self.device = torch.device(device)  # "cuda": the current GPU of the calling process
         self._on = torch.device("cpu")
@@ -76,8 +79,23 @@ class FidelityFeatures:
         if device != self._on:
             self.extractor.to(device)
             self._on = device
-        out = self.extractor(x.to(device).contiguous(memory_format=torch.channels_last))
+        chunks = x.split(self.cpu_chunk) if device.type == "cpu" else (x,)
+        return torch.cat([self._layer(c.to(device)) for c in chunks])
+
+    def _layer(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.extractor(x.contiguous(memory_format=torch.channels_last))
         return self.extractor.convert_features_tuple_to_dict(out)[self.layer].cpu()
+
+
+def fold_batch_norms(net: torch.nn.Module) -> torch.nn.Module:
+    """Fold the batch norm of each torch-fidelity BasicConv2d (conv, bn, relu) into its conv, in place."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torch_fidelity.feature_extractor_inceptionv3 import BasicConv2d
+
+    for block in net.modules():
+        if isinstance(block, BasicConv2d) and isinstance(block.bn, torch.nn.BatchNorm2d):
+            block.conv, block.bn = fuse_conv_bn_eval(block.conv, block.bn), torch.nn.Identity()
+    return net
 
 
 # ----------------------------------------------------------------- Inception-v3
