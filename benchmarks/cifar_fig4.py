@@ -234,7 +234,7 @@ def main() -> None:
     wanted = grid(a.models, parse_int_range(a.m, "--m", 1), [0])
     if a.seed1_m:
         wanted += grid(a.models, parse_int_range(a.seed1_m, "--seed1-m", 1), [1])
-    wanted.sort(key=lambda w: (w.seed, -w.m))  # the largest m first: the runs the targets are about
+    wanted.sort(key=lambda w: (w.seed, -w.m, w.model != "maae"))  # the runs the targets are about first
     records = a.results / "runs"
     records.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
