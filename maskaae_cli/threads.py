@@ -3,14 +3,19 @@
 torch's default (one thread per core) collapses beside any other busy process: every small operation
 waits for a thread the scheduler has not run (a 300-iteration run took 302 s beside two busy
 processes against 12 s on one thread). The choice here never takes more threads than there are free
-cores (the cores this process may use, ``os.sched_getaffinity``, less the 1-minute load), and takes
-one thread for work too small to gain from more (the MLP presets). ``--threads N`` always wins.
+cores (the cores this process may use, ``os.sched_getaffinity``, less the load: the 1-minute load
+average or the processes runnable right now, whichever is higher, so a neighbour that started a
+second ago counts), and takes one thread for work too small to gain from more (the MLP presets).
+``--threads N`` always wins.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -20,6 +25,7 @@ from torch import nn
 # (cifar10-cpu: ~2.6 M; Inception: ~5,700 M per image) above.
 SMALL_WORK = 1.5e6
 INCEPTION_WORK = 5.7e9  # the FID Inception network at 299x299
+PROC_STAT = Path("/proc/stat")  # Linux: its procs_running line counts the threads runnable now
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,28 @@ def usable_cores() -> int:
 
 
 def machine_load() -> float:
-    """Runnable processes over the last minute (0 where the system does not say)."""
+    """Busy cores besides this process: the higher of the 1-minute load average (slow to rise) and
+    the threads runnable now (0 where the system says neither)."""
     try:
-        return os.getloadavg()[0]
+        average = os.getloadavg()[0]
     except (AttributeError, OSError):
-        return 0.0
+        average = 0.0
+    return max(average, runnable_now())
+
+
+def runnable_now(samples: int = 5, gap: float = 0.02) -> float:
+    """Other threads runnable now: the median of a few reads of /proc/stat's procs_running, less this
+    process's own (0 where there is no such file)."""
+    counts = []
+    for i in range(samples):
+        try:
+            line = next(x for x in PROC_STAT.read_text().splitlines() if x.startswith("procs_running "))
+        except (OSError, StopIteration):
+            return 0.0
+        counts.append(max(0, int(line.split()[1]) - 1))
+        if i < samples - 1:
+            time.sleep(gap)
+    return float(statistics.median(counts))
 
 
 def choose_threads(work: float, cores: int | None = None, load: float | None = None) -> ThreadChoice:

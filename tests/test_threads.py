@@ -23,7 +23,8 @@ def test_small_nets_take_one_thread_even_on_an_idle_machine():
     assert threads.choose_threads(1e5, cores=64, load=0.0).threads == 1
 
 
-def test_simulated_affinity_and_load(monkeypatch):
+def test_simulated_affinity_and_load(monkeypatch, tmp_path):
+    monkeypatch.setattr(threads, "PROC_STAT", tmp_path / "no-such-file")
     monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 1.0, 1.0))
     assert threads.usable_cores() == 4 and threads.choose_threads(1e9).threads == 1
@@ -60,3 +61,17 @@ def test_a_run_records_its_choice(tmp_path, monkeypatch):
     train(cfg)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["threads"] == 1 and "small nets" in record["why"]
+
+
+def test_a_neighbour_that_just_started_counts_before_the_load_average_sees_it(monkeypatch, tmp_path):
+    """The load average lags a minute: the threads runnable now (here 3, this process's own and two
+    others) keep the choice off the busy cores at once."""
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4\nprocs_running 3\nprocs_blocked 0\n")
+    monkeypatch.setattr(threads, "PROC_STAT", stat)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert threads.machine_load() == 2.0
+    assert threads.choose_threads(1e9).threads == 2
+    stat.write_text("procs_running 1\n")  # only this process
+    assert threads.choose_threads(1e9).threads == 4
