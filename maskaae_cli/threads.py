@@ -3,10 +3,9 @@
 torch's default (one thread per core) collapses beside any other busy process: every small operation
 waits for a thread the scheduler has not run (a 300-iteration run took 302 s beside two busy
 processes against 12 s on one thread). The choice here never takes more threads than there are free
-cores (the cores this process may use, ``os.sched_getaffinity``, less the load: the 1-minute load
-average or the processes runnable right now, whichever is higher, so a neighbour that started a
-second ago counts), and takes one thread for work too small to gain from more (the MLP presets).
-``--threads N`` always wins.
+cores (the cores this process may use, ``os.sched_getaffinity``, less the threads runnable right now,
+so a neighbour that started a second ago counts and one that just ended does not), and takes one
+thread for work too small to gain from more (the MLP presets). ``--threads N`` always wins.
 """
 
 from __future__ import annotations
@@ -51,24 +50,27 @@ def usable_cores() -> int:
 
 
 def machine_load() -> float:
-    """Busy cores besides this process: the higher of the 1-minute load average (slow to rise) and
-    the threads runnable now (0 where the system says neither)."""
+    """Busy cores besides this process: the threads runnable now where the system says (Linux), else
+    the 1-minute load average (which lags a minute both ways: it misses a neighbour that just started
+    and still counts one that just ended), else 0."""
+    now = runnable_now()
+    if now is not None:
+        return now
     try:
-        average = os.getloadavg()[0]
+        return os.getloadavg()[0]
     except (AttributeError, OSError):
-        average = 0.0
-    return max(average, runnable_now())
+        return 0.0
 
 
-def runnable_now(samples: int = 5, gap: float = 0.02) -> float:
+def runnable_now(samples: int = 7, gap: float = 0.02) -> float | None:
     """Other threads runnable now: the median of a few reads of /proc/stat's procs_running, less this
-    process's own (0 where there is no such file)."""
+    process's own (None where there is no such file)."""
     counts = []
     for i in range(samples):
         try:
             line = next(x for x in PROC_STAT.read_text().splitlines() if x.startswith("procs_running "))
         except (OSError, StopIteration):
-            return 0.0
+            return None
         counts.append(max(0, int(line.split()[1]) - 1))
         if i < samples - 1:
             time.sleep(gap)

@@ -63,9 +63,10 @@ def test_a_run_records_its_choice(tmp_path, monkeypatch):
     assert record["threads"] == 1 and "small nets" in record["why"]
 
 
-def test_a_neighbour_that_just_started_counts_before_the_load_average_sees_it(monkeypatch, tmp_path):
-    """The load average lags a minute: the threads runnable now (here 3, this process's own and two
-    others) keep the choice off the busy cores at once."""
+def test_the_load_is_the_threads_runnable_now_not_the_lagging_average(monkeypatch, tmp_path):
+    """The load average lags a minute both ways: the threads runnable now (here 3, this process's own
+    and two others) keep the choice off the busy cores at once, and free cores count as soon as the
+    neighbours have ended."""
     stat = tmp_path / "stat"
     stat.write_text("cpu  1 2 3 4\nprocs_running 3\nprocs_blocked 0\n")
     monkeypatch.setattr(threads, "PROC_STAT", stat)
@@ -73,5 +74,6 @@ def test_a_neighbour_that_just_started_counts_before_the_load_average_sees_it(mo
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     assert threads.machine_load() == 2.0
     assert threads.choose_threads(1e9).threads == 2
-    stat.write_text("procs_running 1\n")  # only this process
+    stat.write_text("procs_running 1\n")  # only this process, though the average still reads 3.5
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.5, 1.0, 1.0))
     assert threads.choose_threads(1e9).threads == 4
