@@ -3,7 +3,7 @@
 For the CIFAR-10 conv nets (m = 128), the MNIST reference MLPs (4 x 1024) and the synthetic
 default, batch 64, fp32, it runs three modes on the same data, starting from the same weights:
 
-- ``eager``: today's step (``MaskAAE._training_iteration``, plain optimisers, no Trainer);
+- ``eager``: today's step (``MaskAAE.eager_iteration``, plain optimisers, no Trainer);
 - ``critic``: the graph-safe iteration with only its n_critic critic steps captured as a graph;
 - ``iteration``: the whole iteration captured as one graph (what ``--cuda-graphs`` trains with).
 
@@ -44,7 +44,7 @@ from maskaae_cli.config import Config, load_recipe
 from maskaae_cli.data.loading import as_float
 from maskaae_cli.data.synthetic import synthetic_splits
 from maskaae_cli.graph_runner import WARMUP_ITERATIONS, GraphedTraining
-from maskaae_cli.graphed_step import recorded_noise, structure_at
+from maskaae_cli.graphed_step import recorded_noise
 from maskaae_cli.model import MaskAAE
 
 CASES = {  # name: (recipe or None for the defaults, image shape or None, model overrides)
@@ -101,7 +101,7 @@ class Eager:
         model.optimizers = lambda: opts  # type: ignore[method-assign]
 
     def __call__(self, rows: torch.Tensor, step: int) -> None:
-        self.model._training_iteration(as_float(self.data.index_select(0, rows)), step)
+        self.model.eager_iteration(as_float(self.data.index_select(0, rows)), step)
 
 
 class Graphed:
@@ -241,7 +241,7 @@ def gaps(case: Case, mode: str, reference: tuple, n: int) -> tuple[float, float]
     body = runner.graphed.body  # type: ignore[attr-defined]
     after_one: dict = {}
     for step in range(n):
-        body.load_noise(noise[step], structure_at(model, step))
+        body.load_noise(noise[step], model.train_iteration.structure_at(step))
         runner(case.rows[step], step)
         if step == 0:
             after_one = state(model)

@@ -32,10 +32,16 @@ from maskaae_cli.model import MaskAAE
 from maskaae_cli.training import train
 
 
+def mask_loss_terms(model: MaskAAE, x: torch.Tensor, step: int) -> tuple[dict, dict]:
+    """The mask loss's terms at ``step`` (TrainingIteration.mask_loss_terms)."""
+    it = model.train_iteration
+    return it.mask_loss_terms(x, it.values_at(step))
+
+
 def forces(model: MaskAAE, x: torch.Tensor, step: int) -> dict[str, list[float]]:
-    """d(term)/d(beta) for each weighted term of the mask loss at ``step`` (MaskAAE.mask_loss_terms)."""
+    """d(term)/d(beta) for each weighted term of the mask loss at ``step``."""
     with torch.enable_grad():
-        terms, _ = model.mask_loss_terms(x, step)
+        terms, _ = mask_loss_terms(model, x, step)
         return {k: torch.autograd.grad(v, model.mask.beta, retain_graph=True)[0].tolist()
                 for k, v in terms.items()}
 
@@ -58,7 +64,7 @@ class MaskForces(L.Callback):
         x = (batch[0] if isinstance(batch, (list, tuple)) else batch)[:256]
         record = {"iteration": step, "alpha": model.mask.alpha.detach().tolist(),
                   "forces": forces(model, x, step),
-                  "rec": float(model.mask_loss_terms(x, step)[1]["rec"].detach()),
+                  "rec": float(mask_loss_terms(model, x, step)[1]["rec"].detach()),
                   "cycle_error": (latent_cycle_error(model, n=self.cycle_samples).tolist()
                                   if self.cycle_samples else None)}
         model.train()

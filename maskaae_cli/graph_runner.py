@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
-from maskaae_cli.graphed_step import IterationBody, Structure, prepare_optimizers, structure_at
+from maskaae_cli.graphed_step import IterationBody, prepare_optimizers
 from maskaae_cli.hot_path import count_optimizer_steps
+from maskaae_cli.iteration import Structure, optimizer_steps
 from maskaae_cli.lightning_seam import attached_trainer
 
 if TYPE_CHECKING:
@@ -102,8 +103,7 @@ class GraphedTraining:
         plain = [getattr(opt, "optimizer", opt) for opt in optimizers]
         prepare_optimizers(plain, capturable=capture if capturable is None else capturable)
         self.body = IterationBody(model, plain, data)
-        steps = [1, model.cfg.optim.n_critic, 1, 1][: len(plain)]  # optimiser steps per iteration
-        self._counted = [(opt, n) for opt, n in zip(optimizers, steps, strict=True)
+        self._counted = [(opt, n) for opt, n in zip(optimizers, optimizer_steps(model.cfg), strict=True)
                          if isinstance(opt, LightningOptimizer)]
         self._calls: dict[Structure | None, CapturedCall] = {}
         self.captures: list[dict[str, Any]] = []  # the retired graphs' captures (capture_records)
@@ -112,12 +112,10 @@ class GraphedTraining:
     def iteration(self, indices: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """Train iteration ``step`` on the training rows ``indices`` (on the device); its losses."""
         model, body = self.model, self.body
-        structure = structure_at(model, step)
-        if structure.frozen and step == model.schedule.freeze_step:
-            model.freeze_mask()  # eagerly, between graphs: the frozen structure is captured next
-        body.set_step(step)
+        values = model.start_iteration(step)  # freezes the mask eagerly, between graphs
+        body.set_values(values)
         body.set_indices(indices)
-        out = self._run(structure)
+        out = self._run(values.structure)
         model.last_losses = out  # read by the divergence check on the iterations it is due
         for opt, n in self._counted:
             count_optimizer_steps(opt, n)
@@ -130,7 +128,7 @@ class GraphedTraining:
         if self.scope == "iteration":
             return self._call(structure, lambda: body(structure, self.draw_noise))()
         if self.draw_noise:
-            body.draw_noise()
+            body.noise.draw()
         x = body.batch(slice(0, body.batch_size))
         out = body.autoencoder_step(x, structure)
         out["loss/critic"] = self._call(None, body.critic_steps)()  # the critic steps' ops never change

@@ -1,12 +1,13 @@
-"""One MaskAAE training iteration that never waits for the device: the body a CUDA graph captures.
+"""The training iteration (iteration.py) on static inputs: the body a CUDA graph captures.
 
-It runs the steps of ``MaskAAE._training_iteration`` (docs/algorithm.md) on static inputs, so the
-same kernels can be replayed on every iteration of one loss structure (:class:`Structure`):
+It runs the same :class:`~maskaae_cli.iteration.TrainingIteration` as the eager step, so that the same
+kernels can be replayed on every iteration of one loss structure (:class:`Structure`):
 
 - the batch is gathered on the device from a static index buffer (the training set lives there);
 - the noise (the critic's and the mask's prior draws, the gradient penalty's interpolation
-  weights) is drawn into static buffers in one place;
-- the learning rates, c and the cycle weight are device tensors written between iterations;
+  weights) is drawn into static buffers in one place (:class:`BufferedNoise`);
+- the learning rates and the loss weights (:class:`StepValues`) are device tensors written between
+  iterations;
 - the optimisers are RMSprop with tensor learning rates (``capturable`` on CUDA);
 - the losses land in static outputs, read on logging iterations only;
 - the mask clamp and the moving-average update are inside.
@@ -20,31 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from maskaae_cli import losses
 from maskaae_cli.data.loading import as_float
+from maskaae_cli.iteration import Context, Stepper, StepValues, Structure
 
 if TYPE_CHECKING:
     from maskaae_cli.model import MaskAAE
-
-
-@dataclass(frozen=True)
-class Structure:
-    """What decides an iteration's ops: one graph is captured per structure."""
-
-    cycle: bool  # the mask loss has the latent cycle term
-    frozen: bool  # the mask is frozen at 0 / 1: no variance penalty, no mask step
-
-
-def structure_at(model: MaskAAE, step: int) -> Structure:
-    """The loss structure of iteration ``step``."""
-    frozen = model.uses_mask and model.schedule.frozen(step)
-    return Structure(cycle=model.uses_mask and not frozen and model.cycle_acts(step), frozen=frozen)
-
 
 def prepare_optimizers(optimizers: Sequence[torch.optim.Optimizer], capturable: bool) -> None:
     """Learning rates as 0-dim tensors on the parameters' device and dtype (written in place by
@@ -83,8 +69,47 @@ def restore_plain_optimizers(optimizers: Sequence[torch.optim.Optimizer], rates:
                     state["step"] = state["step"].to("cpu", torch.float32)
 
 
+class BufferedNoise:
+    """Every random number of an iteration in static buffers, drawn in one place (:meth:`draw`): N(0, I)
+    draws for the ``n_critic`` critic steps, the mask step's prior and its cycle term's prior, and the
+    critic steps' penalty interpolation weights."""
+
+    def __init__(self, n_critic: int, batch_size: int, m: int, uses_mask: bool, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        self.n_critic, self.uses_mask = n_critic, uses_mask
+        self.normal = torch.zeros(n_critic + 2, batch_size, m, device=device, dtype=dtype)
+        self.uniform = torch.zeros(n_critic, batch_size, 1, device=device, dtype=dtype)
+
+    def draw(self) -> None:
+        self.normal.normal_()
+        self.uniform.uniform_()
+
+    def critic(self, i: int, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.normal[i], self.uniform[i]
+
+    def prior(self, z: torch.Tensor) -> torch.Tensor:
+        return self.normal[self.n_critic]
+
+    def cycle(self, z: torch.Tensor) -> torch.Tensor:
+        return self.normal[self.n_critic + 1]
+
+    def load(self, draws: Sequence[torch.Tensor], structure: Structure) -> None:
+        """Put the noise of one eager iteration (:func:`recorded_noise`, in the order the eager step
+        draws it) into the buffers."""
+        draws = list(draws)
+        nc = self.n_critic
+        slots = [t for i in range(nc) for t in (self.normal[i], self.uniform[i])]
+        if self.uses_mask and not structure.frozen:
+            slots += [self.normal[nc]] + ([self.normal[nc + 1]] if structure.cycle else [])
+        if len(draws) != len(slots):
+            raise ValueError(f"expected {len(slots)} noise draws for {structure}, got {len(draws)}")
+        with torch.no_grad():
+            for slot, draw in zip(slots, draws, strict=True):
+                slot.copy_(draw)
+
+
 class IterationBody:
-    """One training iteration of ``model`` on static buffers (see the module docstring).
+    """``model``'s training iteration on static buffers (see the module docstring).
 
     ``optimizers``: the model's four (three for WAE) plain torch optimisers, prepared by
     :func:`prepare_optimizers`; ``data``: the training set on the model's device (uint8 images or
@@ -93,41 +118,39 @@ class IterationBody:
 
     def __init__(self, model: MaskAAE, optimizers: Sequence[torch.optim.Optimizer],
                  data: torch.Tensor) -> None:
-        self.model = model
-        self.opt_ae, self.opt_h, self.opt_g, *rest = optimizers
-        self.opt_mask = rest[0] if rest else None
+        self.model, self.iteration = model, model.train_iteration
         param = next(model.encoder.parameters())
         self.device, self.dtype = param.device, param.dtype
         o = model.cfg.optim
         self.batch_size, self.n_critic = o.batch_size, o.n_critic
-        b, nc, m = self.batch_size, self.n_critic, model.latent_dim
         self.data = data
-        self.index = torch.zeros((1 + nc) * b, dtype=torch.long, device=self.device)
-        # N(0, I) draws: the critic steps' priors, the mask step's prior and its cycle term's prior
-        self.normal = torch.zeros(nc + 2, b, m, device=self.device, dtype=self.dtype)
-        self.uniform = torch.zeros(nc, b, 1, device=self.device, dtype=self.dtype)  # penalty interpolation
-        self.c = torch.zeros((), device=self.device, dtype=self.dtype)
-        self.cycle_weight = torch.zeros((), device=self.device, dtype=self.dtype)
-        rates = [g["lr"] for opt in optimizers for g in opt.param_groups]
-        self._targets = [*rates, self.c, self.cycle_weight]
-        if not all(isinstance(t, torch.Tensor) for t in self._targets):
+        self.index = torch.zeros((1 + self.n_critic) * self.batch_size, dtype=torch.long, device=self.device)
+        self.noise = BufferedNoise(self.n_critic, self.batch_size, model.latent_dim, model.uses_mask,
+                                   self.device, self.dtype)
+        self.context = Context(optimizers, Stepper(), self.noise)
+        rates = tuple(g["lr"] for opt in optimizers for g in opt.param_groups)
+        if not all(isinstance(r, torch.Tensor) for r in rates):
             raise ValueError("IterationBody needs tensor learning rates: call prepare_optimizers first")
+        weights = {name: torch.zeros((), device=self.device, dtype=self.dtype)
+                   for name in self.iteration.values_at(0).weights()}
+        self.values = StepValues(self.iteration.structure_at(0), rates, **weights)  # the tensors written
+        self._targets = [*rates, *weights.values()]
         self._written: list[float | None] = [None] * len(self._targets)
         self.lr_ae = float("nan")  # the auto-encoder's rate as last written (for the logs)
         self.outputs: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ between iterations
     def set_step(self, step: int) -> None:
-        """Write the schedule's values at ``step`` into the device tensors (only those that changed)."""
-        model, o = self.model, self.model.cfg.optim
-        ae, mask = model.scheduled_rates(step)
-        rates = [ae, o.lr_critic, o.lr_gen] + ([mask] if self.opt_mask is not None else [])
-        cycle = model.cycle_weight(step) if model.cycle_acts(step) else 0.0
-        for i, value in enumerate([*rates, model.schedule.reg_weight(step), cycle]):
+        """Write the schedule's values at ``step`` into the device tensors."""
+        self.set_values(self.iteration.values_at(step))
+
+    def set_values(self, values: StepValues) -> None:
+        """Write ``values`` (floats) into the device tensors (only those that changed)."""
+        for i, value in enumerate([*values.rates, *values.weights().values()]):
             if value != self._written[i]:
                 self._targets[i].fill_(value)
                 self._written[i] = value
-        self.lr_ae = ae
+        self.lr_ae = values.rates[0]
 
     def set_indices(self, indices: torch.Tensor) -> None:
         """The rows of the training set that this iteration trains on ((1 + n_critic) * batch_size)."""
@@ -135,113 +158,40 @@ class IterationBody:
 
     def load_noise(self, draws: Sequence[torch.Tensor], structure: Structure) -> None:
         """Put the noise of one eager iteration (:func:`recorded_noise`) into the noise buffers."""
-        draws = list(draws)
-        nc = self.n_critic
-        slots = [t for i in range(nc) for t in (self.normal[i], self.uniform[i])]
-        if self.opt_mask is not None and not structure.frozen:
-            slots += [self.normal[nc]] + ([self.normal[nc + 1]] if structure.cycle else [])
-        if len(draws) != len(slots):
-            raise ValueError(f"expected {len(slots)} noise draws for {structure}, got {len(draws)}")
-        with torch.no_grad():
-            for slot, draw in zip(slots, draws, strict=True):
-                slot.copy_(draw)
+        self.noise.load(draws, structure)
 
     # ------------------------------------------------------------------ the iteration
-    def draw_noise(self) -> None:
-        """Every random number of the iteration, drawn in one place."""
-        self.normal.normal_()
-        self.uniform.uniform_()
-
     def batch(self, rows: slice) -> torch.Tensor:
         """The training rows at ``index[rows]``, as the model sees them (uint8 images scaled to [0, 1])."""
         x = as_float(self.data.index_select(0, self.index[rows]))
         return x if x.dtype == self.dtype else x.to(self.dtype)
 
     def __call__(self, structure: Structure, draw_noise: bool = True) -> dict[str, torch.Tensor]:
-        """One iteration; returns (and keeps in ``outputs``) its losses, detached."""
+        """One iteration and the moving average's update; returns (and keeps in ``outputs``) its
+        losses, detached."""
         if draw_noise:
-            self.draw_noise()
+            self.noise.draw()
         x = self.batch(slice(0, self.batch_size))
-        out = self.autoencoder_step(x, structure)
-        out["loss/critic"] = self.critic_steps()
-        out |= self.final_steps(x, structure)
+        values = replace(self.values, structure=structure)
+        out = self.iteration(self.context, x, self.critic_batches(), values)
+        self.model.update_ema()
         self.outputs = out
         return out
 
-    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def critic_batches(self) -> tuple[torch.Tensor, ...]:
+        return self.batch(slice(self.batch_size, None)).split(self.batch_size)
 
+    # the iteration in three parts, for a graph of the critic steps only (graph_runner.py)
     def autoencoder_step(self, x: torch.Tensor, structure: Structure) -> dict[str, torch.Tensor]:
-        """Step 1 (MaskAAE.autoencoder_step): reconstruction (+ variance penalty); E and D."""
-        model = self.model
-        alpha = model.mask.alpha.detach()
-        model._train_only(model.encoder, model.decoder)
-        z = model.encoder(x)
-        rec = losses.reconstruction_loss(x, model.decoder(z * alpha), model.rec_kind)
-        out = {"loss/rec": rec.detach()}
-        loss = rec
-        if model.uses_mask and not structure.frozen:
-            var = losses.variance_penalty(z, alpha, model.cfg.mask.var_sharpness)
-            loss = rec + model.cfg.mask.var_weight * var
-            out["loss/var"] = var.detach()
-        self._step(self.opt_ae, loss)
-        out["loss/ae"] = loss.detach()
-        return out
+        return self.iteration.autoencoder_update(self.context, x, replace(self.values, structure=structure))
 
     def critic_steps(self) -> torch.Tensor:
-        """Step 2 (MaskAAE.critic_step, n_critic times on fresh rows); returns the last critic loss."""
-        model = self.model
-        alpha = model.mask.alpha.detach()
-        model._train_only(model.critic)
-        chunks = self.batch(slice(self.batch_size, None)).split(self.batch_size)
-        loss: torch.Tensor | None = None
-        for i, xc in enumerate(chunks):
-            with torch.no_grad():
-                z_enc = model.encoder(xc) * alpha
-            loss = losses.critic_loss(model.critic, z_enc, self.normal[i] * alpha, model.cfg.optim.gp_weight,
-                                      model._gp_critic, eps=self.uniform[i])
-            self._step(self.opt_h, loss)
-        assert loss is not None  # n_critic >= 1
-        return loss.detach()
+        return self.iteration.critic_updates(self.context, self.critic_batches())
 
     def final_steps(self, x: torch.Tensor, structure: Structure) -> dict[str, torch.Tensor]:
-        """Steps 3 and 4 (the encoder as generator; the mask, then beta >= 0) and the moving average."""
-        model = self.model
-        alpha = model.mask.alpha.detach()
-        model._train_only(model.encoder)
-        loss_g = losses.generator_loss(model.critic, model.encoder(x) * alpha)
-        self._step(self.opt_g, loss_g)
-        out = {"loss/gen": loss_g.detach()}
-        if self.opt_mask is not None and structure.frozen:
-            self.opt_mask.zero_grad(set_to_none=True)  # all that the eager step's frozen mask step does
-        elif self.opt_mask is not None:
-            out |= self._mask_step(x, structure)
-        model._train_only(model.encoder, model.decoder, model.critic, model.mask)
-        model.update_ema()
+        out = self.iteration.final_updates(self.context, x, replace(self.values, structure=structure))
+        self.model.update_ema()
         return out
-
-    def _mask_step(self, x: torch.Tensor, structure: Structure) -> dict[str, torch.Tensor]:
-        """Step 4 (MaskAAE.mask_step with mask_loss_terms): beta only."""
-        model, k, nc = self.model, self.model.cfg.mask, self.n_critic
-        model._train_only(model.mask)
-        with torch.no_grad():
-            z = model.encoder(x)
-        a = model.mask.alpha
-        rec = losses.reconstruction_loss(x, model.decoder(z * a), model.rec_kind)
-        h_enc, h_prior = model.critic(z * a), model.critic(self.normal[nc] * a)
-        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.c, k.rec_weight, k.watershed)
-        out: dict[str, torch.Tensor] = {}
-        if structure.cycle:
-            cycle = losses.latent_cycle(model.encoder, model.decoder, self.normal[nc + 1], a)
-            terms["cycle"] = self.cycle_weight * cycle
-            out["loss/cycle"] = cycle.detach()
-        loss = sum(terms.values())
-        assert isinstance(loss, torch.Tensor)
-        self._step(self.opt_mask, loss)  # type: ignore[arg-type]
-        model.mask.clamp_()
-        return {"loss/mask": loss.detach(), **out}
 
 
 @contextmanager

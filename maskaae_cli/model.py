@@ -1,4 +1,5 @@
-"""The MaskAAE LightningModule: four RMSProp optimisers alternated by manual optimisation."""
+"""The MaskAAE LightningModule: the Lightning shell around the training iteration (iteration.py):
+its four RMSProp optimisers, stepped by manual optimisation, the moving average and the logs."""
 
 from __future__ import annotations
 
@@ -14,17 +15,55 @@ from maskaae_cli.config import Config
 from maskaae_cli.divergence import TrainingDiverged, first_non_finite
 from maskaae_cli.graphed_step import restore_plain_optimizers
 from maskaae_cli.hot_path import direct_optimizer_step, direct_step_ok
+from maskaae_cli.iteration import (
+    DRAWN,
+    Context,
+    Stepper,
+    StepValues,
+    TrainingIteration,
+    set_rates,
+    steps_per_iteration,
+)
 from maskaae_cli.lightning_seam import attached_trainer
 from maskaae_cli.mask import LatentMask
 from maskaae_cli.nets import build_nets
+
+
+class LightningStepper(Stepper):
+    """Steps ``module``'s optimisers as its Trainer needs: plain outside a Trainer (tests), directly on
+    the hot path (hot_path.py), else through Lightning (DDP gradient sync, loss scaling, hooks)."""
+
+    def __init__(self, module: MaskAAE) -> None:
+        self.module = module
+
+    def step(self, opt: Any, loss: torch.Tensor) -> None:
+        module = self.module
+        opt.zero_grad(set_to_none=True)
+        if attached_trainer(module) is None:
+            loss.backward()
+            opt.step()
+        elif module._direct_step:
+            loss.backward()
+            direct_optimizer_step(opt)
+        else:
+            module.manual_backward(loss)
+            opt.step()
+
+    def skip(self, opt: Any) -> None:
+        """Counted in the Trainer's step counter, so that an iteration keeps its number of steps."""
+        opt.zero_grad(set_to_none=True)
+        if attached_trainer(self.module) is not None and self.module._direct_step:
+            direct_optimizer_step(opt)
+        elif attached_trainer(self.module) is not None:
+            opt.step()
 
 
 class MaskAAE(L.LightningModule):
     """Encoder E, decoder D, latent critic H and mask alpha (docs/algorithm.md).
 
     ``model="wae"`` gives the baseline: the same nets and schedule with alpha fixed at 1,
-    no variance penalty and no mask step. One training iteration runs, in order: the
-    auto-encoder step, ``n_critic`` critic steps (each on a fresh mini-batch), the
+    no variance penalty and no mask step. One training iteration (``train_iteration``) runs, in
+    order: the auto-encoder step, ``n_critic`` critic steps (each on a fresh mini-batch), the
     encoder-as-generator step, and the mask step.
     """
 
@@ -41,14 +80,14 @@ class MaskAAE(L.LightningModule):
         self.mask = LatentMask(m.m, k.beta_init_max, enabled=m.model == "maae",
                                active_threshold=k.active_threshold, beta_init_min=k.beta_init_min)
         self.rec_kind = m.rec_loss if m.rec_loss != "auto" else ("bce" if is_image else "mse")
-        self.schedule = self.cfg.schedule()
+        self.train_iteration = TrainingIteration(self.encoder, self.decoder, self.critic, self.mask, self.cfg,
+                                                 self.cfg.schedule(), self.rec_kind)
         o = self.cfg.optim
         self._ema_decay = o.ema_decay_for(self.cfg.train.max_steps)  # 0 on a run of <= 5 steps
         self.ema = self._build_ema(self._ema_decay) if o.ema_decay > 0 else None
         self._ema_pairs: tuple[list, list, list] | None = None  # see update_ema
-        self._owned: list[tuple[nn.Module, list[nn.Parameter]]] | None = None  # see _train_only
         self._direct_step = False  # see on_train_start
-        self._gp_critic: Any = None  # the critic's eager forward once the nets are compiled
+        self._stepper = LightningStepper(self)
         # "graph": train through CUDA graphs (set by graph_policy.py with graph_data, the training set);
         # "body": the graph-safe iteration run eagerly (tests on a CPU); "off": the eager step
         self.cuda_graphs = "off"
@@ -138,13 +177,13 @@ class MaskAAE(L.LightningModule):
         """
         for net in (self.encoder, self.decoder, self.critic):
             net.compile()
-        self._gp_critic = self.critic.forward
+        self.train_iteration.gp_critic = self.critic.forward
 
     # ------------------------------------------------------------------ training
     @property
     def opt_steps_per_iter(self) -> int:
         """Optimiser steps in one iteration; Lightning's global_step counts every one of them."""
-        return self.cfg.optim.n_critic + (3 if self.uses_mask else 2)
+        return steps_per_iteration(self.cfg)
 
     @property
     def iteration(self) -> int:
@@ -161,36 +200,10 @@ class MaskAAE(L.LightningModule):
                   self.encoder.parameters(), *([self.mask.parameters()] if self.uses_mask else [])]
         return [torch.optim.RMSprop(p, lr=lr) for p, lr in zip(params, self.base_rates(), strict=True)]
 
-    def scheduled_rates(self, step: int) -> tuple[float, float]:
-        """The auto-encoder's and the mask's learning rates at ``step`` (the others are constant)."""
-        factor = self.schedule.lr_factor(step)
-        # the mask's rate is zero before its warm-up ends and once it is frozen
-        warm = self.schedule.mask_start <= step and not self.schedule.frozen(step)
-        mask_lr = self.cfg.mask.lr * self.schedule.mask_lr_factor(step) if warm else 0.0
-        return self.cfg.optim.lr_ae * factor, mask_lr
-
-    def cycle_acts(self, step: int) -> bool:
-        """Whether the mask loss has the latent cycle term at ``step``."""
-        return self.cfg.mask.cycle_weight > 0 and step < self.schedule.cycle_end
-
-    def cycle_weight(self, step: int) -> float:
-        """The cycle term's weight at ``step`` while it acts: at least mask.cycle_c_ratio times c."""
-        k = self.cfg.mask
-        return max(k.cycle_weight, k.cycle_c_ratio * self.schedule.reg_weight(step))
-
-    def _set_learning_rates(self, step: int) -> None:
-        """Apply the learning-rate drop to the auto-encoder and mask optimisers."""
-        opts = self.optimizers()
-        ae_lr, mask_lr = self.scheduled_rates(step)
-        targets = [(opts[0], ae_lr)] + ([(opts[3], mask_lr)] if self.uses_mask else [])
-        for opt, lr in targets:
-            for group in opt.param_groups:
-                group["lr"] = lr
-
     def on_train_start(self) -> None:
         """Settle the hot path once the Trainer has placed the model (see hot_path.py), and the graphed
         iteration when asked for (graph_runner.py; a resumed run captures afresh)."""
-        self._owned = None
+        self.train_iteration.forget_parameters()
         self._ema_pairs = None  # the Trainer may have moved the model: re-read its tensors
         self._direct_step = direct_step_ok(self.trainer)
         self._graphs = None
@@ -215,87 +228,11 @@ class MaskAAE(L.LightningModule):
             self._graphs = None
             self.zero_grad(set_to_none=True)  # the gradients live in the graph's memory
 
-    def _train_only(self, *modules: nn.Module) -> None:
-        """Let gradients reach only ``modules``' parameters (saves the others' weight gradients).
-
-        The parameter lists are collected once (walking the module tree costs more than the
-        toggling) and only flags that change are touched.
-        """
-        if self._owned is None:
-            self._owned = [(mod, list(mod.parameters()))
-                           for mod in (self.encoder, self.decoder, self.critic, self.mask)]
-        for mod, params in self._owned:
-            flag = any(mod is m for m in modules)
-            for p in params:
-                if p.requires_grad != flag:
-                    p.requires_grad_(flag)
-
-    def _step(self, opt: Any, loss: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        if attached_trainer(self) is None:  # used outside a Trainer (tests): plain optimisers
-            loss.backward()
-            opt.step()
-        elif self._direct_step:  # nothing needs Lightning's wrappers: see hot_path.py
-            loss.backward()
-            direct_optimizer_step(opt)
-        else:  # DDP gradient sync, mixed-precision loss scaling, hooks
-            self.manual_backward(loss)
-            opt.step()
-
-    def autoencoder_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor,
-                         frozen: bool = False) -> dict[str, torch.Tensor]:
-        """Step 1: reconstruction + variance penalty on (nearly) masked-out codes; E and D.
-
-        Once the mask is ``frozen`` at exact 0 / 1 a closed coordinate cannot leak, so the penalty stops.
-        """
-        self._train_only(self.encoder, self.decoder)
-        z = self.encoder(x)
-        rec = losses.reconstruction_loss(x, self.decoder(z * alpha), self.rec_kind)
-        out = {"loss/rec": rec.detach()}
-        loss = rec
-        if self.uses_mask and not frozen:
-            var = losses.variance_penalty(z, alpha, self.cfg.mask.var_sharpness)
-            loss = rec + self.cfg.mask.var_weight * var
-            out["loss/var"] = var.detach()
-        self._step(opt, loss)
-        out["loss/ae"] = loss.detach()
-        return out
-
-    def critic_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Step 2 (one of n_critic): WGAN-GP critic on masked latents; E and alpha constant."""
-        self._train_only(self.critic)
-        with torch.no_grad():
-            z_enc = self.encoder(x) * alpha
-        z_prior = torch.randn_like(z_enc) * alpha
-        loss = losses.critic_loss(self.critic, z_enc, z_prior, self.cfg.optim.gp_weight, self._gp_critic)
-        self._step(opt, loss)
-        return loss.detach()
-
-    def generator_step(self, opt: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Step 3: the encoder tries to fool the critic; E only."""
-        self._train_only(self.encoder)
-        loss = losses.generator_loss(self.critic, self.encoder(x) * alpha)
-        self._step(opt, loss)
-        return loss.detach()
-
-    def mask_loss_terms(self, x: torch.Tensor, step: int
-                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The mask loss's terms at ``step`` on batch ``x``, each weighted (the loss is their sum):
-        ``rec``, ``adv``, ``pol`` and, while the cycle term acts, ``cycle``; and the unweighted
-        reconstruction error and cycle error (``rec``, ``cycle``)."""
-        k = self.cfg.mask
-        with torch.no_grad():
-            z = self.encoder(x)
-        a = self.mask.alpha
-        rec = losses.reconstruction_loss(x, self.decoder(z * a), self.rec_kind)
-        h_enc, h_prior = self.critic(z * a), self.critic(torch.randn_like(z) * a)
-        terms = losses.mask_loss_terms(rec, h_enc, h_prior, a, self.schedule.reg_weight(step), k.rec_weight,
-                                       k.watershed)
-        raw = {"rec": rec}
-        if self.cycle_acts(step):
-            raw["cycle"] = losses.latent_cycle(self.encoder, self.decoder, torch.randn_like(z), a)
-            terms["cycle"] = self.cycle_weight(step) * raw["cycle"]
-        return terms, raw
+    def start_iteration(self, step: int) -> StepValues:
+        """The schedule's values at iteration ``step``; snaps the mask to 0 / 1 where it freezes."""
+        if self.train_iteration.freezes_at(step):
+            self.freeze_mask()
+        return self.train_iteration.values_at(step)
 
     @torch.no_grad()
     def freeze_mask(self) -> None:
@@ -305,72 +242,40 @@ class MaskAAE(L.LightningModule):
                                   and "mask" in self.ema.module else [])):
             mask.beta.copy_(torch.where(self.mask.active_mask(), big, 0.0))
 
-    def mask_step(self, opt: Any, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Step 4: reconstruction + adversarial gap + polarisation (+ cycle); beta only, then beta >= 0.
-
-        Once the mask is frozen the step computes nothing and changes nothing (it still counts, so
-        Lightning's step counter keeps ``opt_steps_per_iter`` steps per iteration)."""
-        if self.schedule.frozen(step):
-            opt.zero_grad(set_to_none=True)
-            if attached_trainer(self) is not None and self._direct_step:
-                direct_optimizer_step(opt)
-            elif attached_trainer(self) is not None:
-                opt.step()
-            return {}
-        self._train_only(self.mask)
-        terms, raw = self.mask_loss_terms(x, step)
-        loss = sum(terms.values())
-        self._step(opt, loss)
-        self.mask.clamp_()
-        out = {"loss/mask": loss.detach()}
-        if "cycle" in raw:
-            out["loss/cycle"] = raw["cycle"].detach()
-        return out
-
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         step = self.iteration
         try:
             if self._graphs is not None:  # the batch is the rows' indices (graph_policy.py)
                 self._graphs.iteration(batch, step)
             else:
-                self._training_iteration(batch, step)
+                self.eager_iteration(batch, step)
         except RuntimeError as exc:  # e.g. the cross-entropy refusing a NaN decoder output
             bad = first_non_finite(self.named_parameters())
             if bad is None:
                 raise
             raise TrainingDiverged(step + 1, f"the parameter {bad}") from exc
 
-    def _training_iteration(self, batch: torch.Tensor, step: int) -> None:
+    def eager_iteration(self, batch: torch.Tensor, step: int) -> None:
+        """Iteration ``step`` on ``batch`` ((1 + n_critic) mini-batches): the updates, the moving
+        average, the logs."""
         o = self.cfg.optim
-        self._set_learning_rates(step)
-        opt_ae, opt_h, opt_g, *opt_mask = self.optimizers()
+        values = self.start_iteration(step)
+        opts = self.optimizers()
+        set_rates(opts, values.rates)
         chunks = batch.split(o.batch_size)
-        x = chunks[0]
-        frozen = self.uses_mask and self.schedule.frozen(step)
-        if frozen and step == self.schedule.freeze_step:
-            self.freeze_mask()
-        alpha = self.mask.alpha.detach()
-
-        logs = self.autoencoder_step(opt_ae, x, alpha, frozen)
-        for xc in chunks[1 : 1 + o.n_critic]:
-            loss_h = self.critic_step(opt_h, xc, alpha)
-        logs["loss/critic"] = loss_h
-        logs["loss/gen"] = self.generator_step(opt_g, x, alpha)
-        if self.uses_mask:
-            logs |= self.mask_step(opt_mask[0], x, step)
-        self._train_only(self.encoder, self.decoder, self.critic, self.mask)
+        context = Context(opts, self._stepper, DRAWN)
+        logs = self.train_iteration(context, chunks[0], chunks[1 : 1 + o.n_critic], values)
         self.update_ema()
         self.last_losses = logs  # read by the divergence check (maskaae_cli/divergence.py)
-
         if (step + 1) % self.cfg.train.log_every == 0:  # when Lightning writes logs
-            self.log_iteration(logs, step, opt_ae.param_groups[0]["lr"])
+            self.log_iteration(logs, step, values.rates[0])
 
     def log_iteration(self, logs: dict[str, Any], step: int, lr_ae: float) -> None:
         """Log iteration ``step``'s losses (``logs``, with ``loss/critic``), the mask and the rate."""
         active = float(self.mask.active_dims())
         logs |= {"active_dims": active, "wasserstein": -logs["loss/critic"], "lr/ae": lr_ae}
         if self.uses_mask:
-            logs["mask/reg_weight"] = self.schedule.reg_weight(step)
+            logs["mask/reg_weight"] = self.train_iteration.schedule.reg_weight(step)
         self.log_dict(logs)
         self.log_dict({"active": active, "rec": logs["loss/rec"]}, prog_bar=True)
 

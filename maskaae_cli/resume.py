@@ -19,6 +19,7 @@ from maskaae_cli.atomic_io import write_json
 from maskaae_cli.checkpoint import load_checkpoint_dict, saved_config
 from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
+from maskaae_cli.iteration import steps_per_iteration
 from maskaae_cli.replace_journal import recover_near
 from maskaae_cli.run_files import FINAL_CHECKPOINT, LAST_CHECKPOINT, RUN_RECORD, SUMMARY
 from maskaae_cli.run_folder import check_resumable, read_record, run_folder_of
@@ -42,8 +43,7 @@ class ResumePoint:
 
 def _iterations(ckpt: dict[str, Any]) -> int:
     cfg = Config.from_dict(ckpt["hyper_parameters"]["config"])
-    per_iter = cfg.optim.n_critic + (3 if cfg.model.model == "maae" else 2)
-    return int(ckpt.get("global_step", 0)) // per_iter
+    return int(ckpt.get("global_step", 0)) // steps_per_iteration(cfg)
 
 
 def find_resume_point(source: str | Path) -> ResumePoint:

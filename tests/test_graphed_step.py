@@ -10,7 +10,8 @@ from conftest import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from maskaae_cli.graph_runner import GraphedTraining
-from maskaae_cli.graphed_step import Structure, recorded_noise, structure_at
+from maskaae_cli.graphed_step import recorded_noise
+from maskaae_cli.iteration import Structure
 from maskaae_cli.model import MaskAAE
 
 # A schedule that passes every change within 20 iterations: the mask's warm-up ends (3), c ramps
@@ -81,8 +82,8 @@ def step_both(eager, run, data, step, gen):
     idx = torch.randperm(len(data), generator=gen)[: o.batch_size * (1 + o.n_critic)]
     before = state(eager)
     with recorded_noise() as draws:
-        eager._training_iteration(as_batch(data, idx, next(eager.parameters()).dtype), step)
-    run.body.load_noise(draws, structure_at(run.model, step))
+        eager.eager_iteration(as_batch(data, idx, next(eager.parameters()).dtype), step)
+    run.body.load_noise(draws, run.model.train_iteration.structure_at(step))
     run.iteration(idx, step)
     return relative_update_gap(before, state(eager), state(run.model))
 
@@ -92,7 +93,7 @@ def step_both(eager, run, data, step, gen):
     ("grey", "maae", "iteration"), ("colour", "maae", "iteration")])
 def test_body_makes_the_eager_update(tmp_path, capturable_on_cpu, kind, model, scope):
     """Over a schedule that passes every phase, from the same weights, rows and noise, in float64:
-    the same update as MaskAAE._training_iteration (rounding only: tensor learning rates divide where
+    the same update as MaskAAE.eager_iteration (rounding only: tensor learning rates divide where
     the eager step multiplies; ~1e-13 here)."""
     eager, graphed, data = make_pair(tmp_path, kind, model={"model": model, **(
         {"arch": "conv", "conv_channels": 2, "m": 4} if kind == "colour" else {})})
@@ -106,6 +107,18 @@ def test_body_makes_the_eager_update(tmp_path, capturable_on_cpu, kind, model, s
     expected = [Structure(cycle=model == "maae", frozen=False)] + (
         [Structure(False, False), Structure(False, True)] if model == "maae" else [])
     assert run.structures == (expected if scope == "iteration" else [None])
+
+
+def test_the_body_runs_the_models_own_iteration_and_its_values(tmp_path, capturable_on_cpu):
+    """One iteration object for the eager step and the graph body; every scheduled value (the rates and
+    each loss weight of StepValues) reaches the body's device tensors."""
+    _, graphed, data = make_pair(tmp_path)
+    run = runner(graphed, data)
+    assert run.body.iteration is graphed.train_iteration
+    for step in (0, 4, 12):
+        values = graphed.train_iteration.values_at(step)
+        run.body.set_step(step)
+        assert [float(t) for t in run.body._targets] == [*values.rates, *values.weights().values()]
 
 
 HOST_READS = {"aten::_local_scalar_dense", "aten::item", "aten::is_nonzero", "aten::nonzero",
@@ -161,7 +174,7 @@ def body_ops(run, step, rows):
     run.body.set_step(step)
     run.body.set_indices(rows)
     with OpLog() as log:
-        run.body(structure_at(run.model, step))
+        run.body(run.model.train_iteration.structure_at(step))
     return log
 
 
@@ -193,7 +206,7 @@ def test_body_runs_the_same_ops_on_every_iteration_of_a_structure(tmp_path, capt
     the same kernels on the same shapes, so one capture serves every such iteration."""
     run = warmed_runner(tmp_path)
     model, n = run.model, len(run.body.index)
-    assert structure_at(model, first) == structure_at(model, second)
+    assert model.train_iteration.structure_at(first) == model.train_iteration.structure_at(second)
     values = []
     logs = []
     for step, seed in ((first, 1), (second, 2)):

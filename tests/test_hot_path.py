@@ -97,7 +97,7 @@ def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
     keys = list(model.state_dict())
     model.compile_nets()  # compiles lazily, on the first call
     assert list(model.state_dict()) == keys
-    assert model._gp_critic == model.critic.forward  # the double backward needs the eager critic
+    assert model.train_iteration.gp_critic == model.critic.forward  # the double backward: the eager critic
 
 
 def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):

@@ -9,6 +9,7 @@ from conftest import tiny_config
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.config import MASK_ONLY_FIELDS
 from maskaae_cli.errors import UserError
+from maskaae_cli.iteration import DRAWN, Context, Stepper, set_rates
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.training import train
 
@@ -19,6 +20,11 @@ def snapshot(model):
 
 def changed(model, before):
     return {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+
+
+def eager(opts):
+    """The eager step's context outside a Trainer: plain optimiser steps, noise drawn where it is used."""
+    return Context(opts, Stepper(), DRAWN)
 
 
 @pytest.fixture
@@ -32,32 +38,34 @@ def setup(tmp_path):
 
 
 def test_autoencoder_step_moves_encoder_and_decoder_only(setup):
-    model, (opt_ae, *_), x = setup
+    model, opts, x = setup
+    it = model.train_iteration
     before = snapshot(model)
-    model.autoencoder_step(opt_ae, x, model.mask.alpha.detach())
+    it.autoencoder_update(eager(opts), x, it.values_at(0))
     assert changed(model, before) == {"encoder", "decoder"}
 
 
 def test_critic_step_leaves_encoder_decoder_and_mask_untouched(setup):
-    model, (_, opt_h, *_), x = setup
+    model, opts, x = setup
     before = snapshot(model)
-    model.critic_step(opt_h, x, model.mask.alpha.detach())
+    model.train_iteration.critic_updates(eager(opts), [x])
     assert changed(model, before) == {"critic"}
 
 
 def test_generator_step_moves_encoder_only(setup):
-    model, (_, _, opt_g, _), x = setup
+    model, opts, x = setup
     before = snapshot(model)
-    model.generator_step(opt_g, x, model.mask.alpha.detach())
+    model.train_iteration.generator_update(eager(opts), x)
     assert changed(model, before) == {"encoder"}
 
 
 def test_mask_step_moves_beta_only_and_keeps_it_nonnegative(setup):
-    model, (*_, opt_m), x = setup
+    model, opts, x = setup
+    it = model.train_iteration
     with torch.no_grad():
         model.mask.beta[0] = 1e-5  # a step would push it below zero without the clamp
     before = snapshot(model)
-    model.mask_step(opt_m, x, step=0)
+    it.mask_update(eager(opts), x, it.values_at(0))
     assert changed(model, before) == {"mask"}
     assert (model.mask.beta >= 0).all()
 
@@ -69,9 +77,9 @@ def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
         torch.manual_seed(0)
         cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": weight})
         model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
-        *_, opt_m = model.configure_optimizers()
+        opts, it = model.configure_optimizers(), model.train_iteration
         before = snapshot(model)
-        out = model.mask_step(opt_m, torch.randn(16, 16), step=0)
+        out = it.mask_update(eager(opts), torch.randn(16, 16), it.values_at(0))
         assert changed(model, before) == {"mask"}
         assert ("loss/cycle" in out) == (weight > 0)
         betas.append(model.mask.beta.detach().clone())
@@ -79,11 +87,10 @@ def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
 
 
 def test_steps_leave_every_parameter_trainable_afterwards(setup):
-    model, (opt_ae, opt_h, opt_g, opt_m), x = setup
-    alpha = model.mask.alpha.detach()
-    model.autoencoder_step(opt_ae, x, alpha)
-    model.mask_step(opt_m, x, 0)
-    model._train_only(model.encoder, model.decoder, model.critic, model.mask)
+    model, opts, x = setup
+    it = model.train_iteration
+    it.autoencoder_update(eager(opts), x, it.values_at(0))
+    it.final_updates(eager(opts), x, it.values_at(0))
     trained = [p for name, p in model.named_parameters() if not name.startswith("ema.")]
     assert trained and all(p.requires_grad for p in trained)
     assert not any(p.requires_grad for p in model.ema.parameters())  # the average is not trained
@@ -99,14 +106,9 @@ def test_wae_has_no_mask_optimiser_and_alpha_one(tmp_path):
 
 def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
     model, opts, _ = setup
-
-    class FakeTrainer:  # just enough for self.optimizers()
-        optimizers = opts
-
-    model._trainer = FakeTrainer()
-    model.optimizers = lambda: opts
-    model.schedule = dataclasses.replace(model.schedule, mask_lr_drop_step=None)
-    model._set_learning_rates(model.schedule.lr_drop_step)
+    it = model.train_iteration
+    it.schedule = dataclasses.replace(it.schedule, mask_lr_drop_step=None)
+    set_rates(opts, it.values_at(it.schedule.lr_drop_step).rates)
     o = model.cfg.optim
     f = 1 / o.lr_drop_factor
     assert [g.param_groups[0]["lr"] for g in opts] == pytest.approx(
@@ -115,31 +117,26 @@ def test_lr_drop_applies_to_autoencoder_and_mask_only(setup):
 
 def test_mask_rate_can_drop_after_the_autoencoders(setup):
     model, opts, _ = setup
-    model.optimizers = lambda: opts
-    drop = model.schedule.lr_drop_step
-    model.schedule = dataclasses.replace(model.schedule, mask_start=0, mask_lr_drop_step=drop + 100)
+    it = model.train_iteration
+    drop = it.schedule.lr_drop_step
+    it.schedule = dataclasses.replace(it.schedule, mask_start=0, mask_lr_drop_step=drop + 100)
     o = model.cfg.optim
     f = 1 / o.lr_drop_factor
-    model._set_learning_rates(drop)
+    set_rates(opts, it.values_at(drop).rates)
     rates = [opts[0].param_groups[0]["lr"], opts[3].param_groups[0]["lr"]]
     assert rates == pytest.approx([o.lr_ae * f, model.cfg.mask.lr])
-    model._set_learning_rates(drop + 100)
+    set_rates(opts, it.values_at(drop + 100).rates)
     assert opts[3].param_groups[0]["lr"] == pytest.approx(model.cfg.mask.lr * f)
 
 
 def test_mask_warmup_freezes_beta_then_releases_it(setup):
     model, opts, _ = setup
-    model.schedule = dataclasses.replace(model.schedule, mask_start=100)
-
-    class FakeTrainer:
-        optimizers = opts
-
-    model._trainer = FakeTrainer()
-    model.optimizers = lambda: opts
-    model._set_learning_rates(99)
+    it = model.train_iteration
+    it.schedule = dataclasses.replace(it.schedule, mask_start=100)
+    set_rates(opts, it.values_at(99).rates)
     assert opts[3].param_groups[0]["lr"] == 0.0 and opts[0].param_groups[0]["lr"] > 0
-    model._set_learning_rates(100)
-    expected = model.cfg.mask.lr * model.schedule.lr_factor(100)
+    set_rates(opts, it.values_at(100).rates)
+    expected = model.cfg.mask.lr * it.schedule.lr_factor(100)
     assert opts[3].param_groups[0]["lr"] == pytest.approx(expected)
     assert opts[3].param_groups[0]["lr"] > 0
 
@@ -156,14 +153,15 @@ def test_cycle_weight_follows_c_when_asked(tmp_path):
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": 0.5, "cycle_c_ratio": 2.0})
     model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
-    model.schedule = dataclasses.replace(model.schedule, c_init=0.1, ramp_start=10, double_every=1,
-                                         c_max=64.0, cycle_end=30)
+    it = model.train_iteration
+    it.schedule = dataclasses.replace(it.schedule, c_init=0.1, ramp_start=10, double_every=1, c_max=64.0,
+                                      cycle_end=30)
     x = torch.randn(16, 16)
     for step, weight in ((5, 0.5), (11, 0.5), (13, 2.0 * 0.8), (25, 2.0 * 64.0)):
         torch.manual_seed(1)
-        terms, raw = model.mask_loss_terms(x, step)
+        terms, raw = it.mask_loss_terms(x, it.values_at(step))
         assert terms["cycle"].item() == pytest.approx(weight * raw["cycle"].item(), rel=1e-6), step
-    assert "cycle" not in model.mask_loss_terms(x, 30)[0]
+    assert "cycle" not in it.mask_loss_terms(x, it.values_at(30))[0]
 
 
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
