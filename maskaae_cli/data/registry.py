@@ -123,7 +123,7 @@ def preset_names() -> list[str]:
 def closest_builtin(shape: tuple[int, ...]) -> Dataset:
     """The built-in image dataset nearest to images of ``shape`` (C, H, W): the same channels, then the
     nearest height (the first registered on a tie); its presets fit such data best."""
-    from maskaae_cli.config import DataConfig
+    from maskaae_cli.config import DataConfig  # config.py imports this module: here, not at the top
 
     default = DataConfig()
     images = [d for d in DATASETS.values() if d.image and not d.at_path]
