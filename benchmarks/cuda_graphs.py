@@ -40,12 +40,13 @@ from typing import Any
 
 import torch
 
-from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.config import Config
 from maskaae_cli.data.loading import as_float
 from maskaae_cli.data.synthetic import synthetic_splits
 from maskaae_cli.graph_runner import WARMUP_ITERATIONS, GraphedTraining
 from maskaae_cli.graphed_step import recorded_noise
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.recipe import load_recipe
 
 CASES = {  # name: (recipe or None for the defaults, image shape or None, model overrides)
     "cifar10-conv": ("cifar10", (3, 32, 32), {"m": 128}),
@@ -139,7 +140,7 @@ class Case:
         self.data = case_data(name, self.cfg, device, tiny)
         shape = CASES[name][1] or (self.cfg.data.data_dim,)
         torch.manual_seed(0)
-        self.start = MaskAAE(self.cfg.to_dict(), shape, is_image=CASES[name][1] is not None).to(device)
+        self.start = MaskAAE(self.cfg, shape, is_image=CASES[name][1] is not None).to(device)
         o = self.cfg.optim
         g = torch.Generator().manual_seed(1)
         rows = torch.randint(len(self.data), (total, o.batch_size * (1 + o.n_critic)), generator=g)

@@ -26,9 +26,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.config import Config
 from maskaae_cli.metrics.latent_cycle import latent_cycle_error
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.recipe import load_recipe
 from maskaae_cli.training import train
 
 

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from maskaae_cli.checkpoint import load_model
-from maskaae_cli.config import Config, load_recipe
-from maskaae_cli.data.images import load_image_splits
+from maskaae_cli.config import Config
+from maskaae_cli.data.registry import load_splits
 from maskaae_cli.model import MaskAAE
+from maskaae_cli.recipe import load_recipe
 from maskaae_cli.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         run_dir = args.runs / f"m{m}"
         cfg = config(args.recipe, args.data, m, args.steps, run_dir, args.threads)
         if splits is None:
-            splits = load_image_splits(cfg.data)
+            splits = load_splits(cfg.data)
         summary = train(cfg)
         model = load_model(run_dir / "model.ckpt")
         grid = args.out / f"mnist_mask_m{m}_samples.png"

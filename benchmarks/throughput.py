@@ -46,11 +46,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_loop import PlainMaskAAE  # noqa: E402
 
-from maskaae_cli.config import Config, load_recipe  # noqa: E402
+from maskaae_cli.config import Config  # noqa: E402
 from maskaae_cli.data import MaskAAEDataModule  # noqa: E402
 from maskaae_cli.graph_policy import configure_cuda_graphs  # noqa: E402
 from maskaae_cli.graph_runner import WARMUP_ITERATIONS  # noqa: E402
 from maskaae_cli.model import MaskAAE  # noqa: E402
+from maskaae_cli.recipe import load_recipe  # noqa: E402
 from maskaae_cli.training import build_callbacks, build_model, make_trainer, quiet_lightning  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

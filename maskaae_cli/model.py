@@ -67,11 +67,13 @@ class MaskAAE(L.LightningModule):
     encoder-as-generator step, and the mask step.
     """
 
-    def __init__(self, config: dict[str, Any], data_shape: tuple[int, ...], is_image: bool) -> None:
+    def __init__(self, config: Config, data_shape: tuple[int, ...], is_image: bool) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # what a checkpoint keeps, as plain values (checkpoint.load_model rebuilds the model from it)
+        self.save_hyperparameters({"config": config.to_dict(), "data_shape": data_shape,
+                                   "is_image": is_image})
         self.automatic_optimization = False
-        self.cfg = Config.from_dict(config)
+        self.cfg = config  # validated once, where it was built
         m = self.cfg.model
         self.data_shape = tuple(data_shape)
         self.is_image = is_image

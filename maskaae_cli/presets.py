@@ -1,28 +1,21 @@
 """A run's config from the command line: the defaults, the recipe or the dataset's preset, the options.
 
-Which preset a run gets when no --recipe is given: the dataset's, sized for what it trains on.
-
-Every built-in dataset has a paper-scale preset (500,000 iterations, the reference constants: a
-GPU run); MNIST and Fashion-MNIST also have one sized for a CPU. ``folder:`` and ``idx:`` data take
-the preset of the built-in dataset closest in shape (grey images -> MNIST, colour 32 -> CIFAR-10,
-larger colour images -> CelebA).
+Which preset a run gets when no --recipe is given: the dataset's (maskaae_cli/data/registry.py),
+sized for what it trains on. Every built-in dataset has a paper-scale preset (500,000 iterations,
+the reference constants: a GPU run); most also have one sized for a CPU. ``folder:`` and ``idx:``
+data take the preset of the built-in dataset closest in shape (grey images -> MNIST, colour 32 ->
+CIFAR-10, larger colour images -> CelebA).
 """
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maskaae_cli.config import CLI_FIELDS, Config, load_recipe
-from maskaae_cli.errors import UserError
-
-PAPER_SCALE = {"synthetic": "synthetic", "mnist": "mnist", "fashion-mnist": "fashion-mnist",
-               "cifar10": "cifar10", "celeba": "celeba"}
-CPU_SIZED = {"mnist": "mnist-cpu", "fashion-mnist": "fashion-mnist-cpu", "cifar10": "cifar10-cpu",
-             "celeba": "celeba-cpu"}
-DEFAULT_IMAGE_SIZE = 64  # folder: images are resized to --image-size, this by default
+from maskaae_cli.config import OPTION, Config, DataConfig, option_fields
+from maskaae_cli.data.registry import closest_builtin, lookup
+from maskaae_cli.recipe import load_recipe
 
 
 @dataclass(frozen=True)
@@ -34,62 +27,26 @@ class PresetChoice:
     keep_dataset: bool = False  # folder: / idx: data keep their own --dataset over the preset's
 
 
-def idx_shape(path: Path) -> tuple[int, int, int]:
-    """(1, H, W) from an IDX image file's header, or from the first one in a folder."""
-    if path.is_dir():
-        found = sorted(path.glob("*-images-idx3-ubyte*")) or sorted(path.glob("*idx3-ubyte*"))
-        if not found:
-            raise UserError(f"{path} holds no IDX image file (*-images-idx3-ubyte[.gz]): give --dataset "
-                            "idx:PATH with an IDX file or a folder of them")
-        path = found[0]
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: give --dataset idx:PATH with an IDX image file or a folder")
-    try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
-            header = f.read(16)
-    except (OSError, EOFError) as exc:
-        raise UserError(f"cannot read {path} ({exc}): replace it") from exc
-    if len(header) < 16 or header[:4] != b"\x00\x00\x08\x03":
-        raise UserError(f"{path} is not an IDX file of uint8 images: replace it")
-    return 1, int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
-
-
-def folder_shape(path: Path, image_size: int | None) -> tuple[int, int, int]:
-    """(C, S, S) that ``folder:PATH`` loads as: C = 1 when every image is grey, S = --image-size."""
-    from maskaae_cli.data.folder import all_grey, list_images
-
-    size = image_size or DEFAULT_IMAGE_SIZE
-    return (1 if all_grey(list_images(path)) else 3), size, size
-
-
-def closest_builtin(shape: tuple[int, int, int]) -> str:
-    """The built-in dataset whose preset fits data of ``shape`` (C, H, W) best."""
-    channels, height, _ = shape
-    if channels == 1:
-        return "mnist"
-    return "cifar10" if height <= 48 else "celeba"
-
-
 def choose_preset(dataset: str, on_gpu: bool, image_size: int | None = None) -> PresetChoice:
     """The preset for ``--dataset`` when no --recipe is given (``on_gpu``: what the run trains on)."""
     where = "a GPU" if on_gpu else "the CPU"
-    if dataset == "synthetic":
-        return PresetChoice("synthetic", "the embedded synthetic data (the defaults)")
-    if dataset in PAPER_SCALE:
-        if not on_gpu and dataset in CPU_SIZED:
-            return PresetChoice(CPU_SIZED[dataset], f"--dataset {dataset} on {where}; '--recipe {dataset}' "
-                                "is the paper-scale preset for GPUs")
-        scale = "the paper-scale preset, 500,000 iterations" + (
-            "" if on_gpu else f": there is no CPU-sized one for {dataset}, shorten it with --max-steps")
-        return PresetChoice(PAPER_SCALE[dataset], f"--dataset {dataset} on {where} ({scale})")
-    kind, _, rest = dataset.partition(":")
-    path = Path(rest).expanduser()
-    shape = idx_shape(path) if kind == "idx" else folder_shape(path, image_size)
-    family = closest_builtin(shape)
-    inner = choose_preset(family, on_gpu)
-    shape_text = f"{'grey' if shape[0] == 1 else 'colour'} {shape[1]}x{shape[2]}"
-    return PresetChoice(inner.name, f"{kind}: data of {shape_text} images is closest to {family}, "
-                        f"on {where}", keep_dataset=True)
+    entry = lookup(dataset)
+    if entry.at_path:
+        shape = entry.shape(DataConfig(dataset=dataset, image_size=image_size))
+        family = closest_builtin(shape)
+        inner = choose_preset(family.name, on_gpu)
+        shape_text = f"{'grey' if shape[0] == 1 else 'colour'} {shape[1]}x{shape[2]}"
+        return PresetChoice(inner.name, f"{entry.name} data of {shape_text} images is closest to "
+                            f"{family.name}, on {where}", keep_dataset=True)
+    paper = entry.presets[0]
+    if entry.preset_reason:
+        return PresetChoice(paper, entry.preset_reason)
+    if not on_gpu and entry.cpu_preset:
+        return PresetChoice(entry.cpu_preset, f"--dataset {dataset} on {where}; '--recipe {paper}' is the "
+                            "paper-scale preset for GPUs")
+    scale = "the paper-scale preset, 500,000 iterations" + (
+        "" if on_gpu else f": there is no CPU-sized one for {dataset}, shorten it with --max-steps")
+    return PresetChoice(paper, f"--dataset {dataset} on {where} ({scale})")
 
 
 def runs_on_gpu(accelerator: str | None, gpus: int | None) -> bool:
@@ -105,19 +62,16 @@ def runs_on_gpu(accelerator: str | None, gpus: int | None) -> bool:
     return torch.cuda.is_available()
 
 
-FIELD_NAMES = {"compile_nets": "compile"}  # options whose config field is named differently
-# Which config section each train option sets (the option name is the field name).
-OPTION_SECTIONS = {next((o for o, f in FIELD_NAMES.items() if f == name), name): section
-                   for section, names in CLI_FIELDS.items() for name in names}
-
-
 def config_overrides(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """{section: {field: value}} from train option values (paths become strings; others pass)."""
+    """{section: {field: value}} from train option values: paths become strings, a bare flag not given
+    (False) becomes None (not given); names that are not config options are left out."""
     overrides: dict[str, dict[str, Any]] = {}
-    for name, value in options.items():
-        if name in OPTION_SECTIONS:
-            overrides.setdefault(OPTION_SECTIONS[name], {})[FIELD_NAMES.get(name, name)] = (
-                str(value) if isinstance(value, Path) else value)
+    fields = option_fields()
+    for name, given in options.items():
+        if name in fields:
+            section, f = fields[name]
+            value = None if given is False and f.metadata[OPTION].kind == "flag" else given
+            overrides.setdefault(section, {})[name] = str(value) if isinstance(value, Path) else value
     return overrides
 
 

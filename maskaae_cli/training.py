@@ -90,7 +90,7 @@ def build(cfg: Config) -> tuple[MaskAAEDataModule, MaskAAE]:
 
 def build_model(cfg: Config, dm: MaskAAEDataModule) -> MaskAAE:
     """A freshly initialised model for ``cfg`` and the data of ``dm``; compiled if ``train.compile``."""
-    model = MaskAAE(cfg.to_dict(), dm.data_shape, dm.is_image)
+    model = MaskAAE(cfg, dm.data_shape, dm.is_image)
     if cfg.train.compile:
         model.compile_nets()
     return model

@@ -49,7 +49,7 @@ def make_image_checkpoint(path: Path, m: int = 4, seed: int = 0, dataset: str = 
     cfg = Config.from_dict({"data": {"dataset": dataset},
                             "model": {"m": m, "hidden": 16, "depth": 1, "critic_hidden": 8,
                                       "critic_depth": 1, "arch": "mlp"}})
-    model = MaskAAE(cfg.to_dict(), data_shape=IMAGE_SHAPE, is_image=True)
+    model = MaskAAE(cfg, data_shape=IMAGE_SHAPE, is_image=True)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                 "global_step": 0}, path)
     return path

@@ -18,7 +18,7 @@ from image_fixtures import digits, idx_bytes, write_celeba, write_cifar
 from PIL import Image
 
 from maskaae_cli.config import DataConfig
-from maskaae_cli.data.images import load_image_splits
+from maskaae_cli.data.registry import load_splits
 from maskaae_cli.presets import choose_preset
 
 
@@ -48,19 +48,19 @@ def write_tree(root: Path, counts: dict[str, int], ext: str = ".png",
 
 def test_cifar10_image_tree_loads_its_own_split_and_is_cached(tmp_path):
     written = write_tree(tmp_path / "cifar10", {"train": 20, "test": 6})
-    train, val, test = load_image_splits(cfg_for("cifar10", tmp_path))
+    train, val, test = load_splits(cfg_for("cifar10", tmp_path))
     assert (len(train), len(val), len(test)) == (18, 2, 6) and test.shape[1:] == (3, 32, 32)
     assert torch.equal(test, torch.from_numpy(written["test"]))  # PNG: the pixels as written
     assert sorted(map(bytes, torch.cat([train, val]).numpy())) == sorted(map(bytes, written["train"]))
     cache = tmp_path / "cifar10" / "cifar10-32px.pt"
     assert cache.is_file()
     (tmp_path / "cifar10" / "test" / "cat" / "0001.png").unlink()  # a changed tree decodes again
-    assert len(load_image_splits(cfg_for("cifar10", tmp_path))[2]) == 5
+    assert len(load_splits(cfg_for("cifar10", tmp_path))[2]) == 5
 
 
 def test_cifar10_jpeg_tree_at_the_data_dir_itself(tmp_path):
     write_tree(tmp_path, {"train": 10, "test": 4}, ext=".jpg")
-    train, val, test = load_image_splits(cfg_for("cifar10", tmp_path))
+    train, val, test = load_splits(cfg_for("cifar10", tmp_path))
     assert (len(train) + len(val), len(test)) == (10, 4) and train.dtype == torch.uint8
 
 
@@ -69,14 +69,14 @@ def test_cifar10_official_archive_is_unpacked_in_place(tmp_path):
     with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(folder, arcname="cifar-10-batches-py")
     shutil.rmtree(tmp_path / "made")
-    train, val, test = load_image_splits(cfg_for("cifar10", tmp_path))
+    train, val, test = load_splits(cfg_for("cifar10", tmp_path))
     assert (len(train) + len(val), len(test)) == (20, 3)
     assert (tmp_path / "cifar-10-batches-py" / "test_batch").is_file()
 
 
 def test_split_folder_keeps_train_and_test(tmp_path):
     written = write_tree(tmp_path / "imgs", {"train": 12, "test": 5})
-    train, val, test = load_image_splits(cfg_for(f"folder:{tmp_path / 'imgs'}", image_size=32))
+    train, val, test = load_splits(cfg_for(f"folder:{tmp_path / 'imgs'}", image_size=32))
     assert (len(train), len(val), len(test)) == (11, 1, 5)
     assert torch.equal(test, torch.from_numpy(written["test"]))
     assert not any((tmp_path / "imgs").glob("*.pt"))  # nothing written into a user's folder
@@ -89,7 +89,7 @@ def test_fashion_mnist_in_another_gzip_wrapper(tmp_path):
     for prefix, n, seed in (("train", 30, 0), ("t10k", 10, 1)):
         data = gzip.compress(idx_bytes(digits(n, seed)), compresslevel=9, mtime=0)
         (raw / f"{prefix}-images-idx3-ubyte.gz").write_bytes(data)
-    train, val, test = load_image_splits(cfg_for("fashion-mnist", tmp_path))
+    train, val, test = load_splits(cfg_for("fashion-mnist", tmp_path))
     assert (len(train) + len(val), len(test)) == (30, 10)
     assert torch.equal(test[:, 0], torch.from_numpy(digits(10, 1)))
 
@@ -97,7 +97,7 @@ def test_fashion_mnist_in_another_gzip_wrapper(tmp_path):
 def test_celeba_without_partition_says_which_split_it_made(tmp_path):
     write_celeba(tmp_path, n=20, partition=False)
     notes: list[str] = []
-    train, val, test = load_image_splits(cfg_for("celeba", tmp_path, image_size=64), notes)
+    train, val, test = load_splits(cfg_for("celeba", tmp_path, image_size=64), notes)
     assert (len(train), len(val), len(test)) == (16, 2, 2) and test.shape[1:] == (3, 64, 64)
     (line,) = notes
     assert "no list_eval_partition.txt" in line and "2 of the 20 faces are the test split" in line

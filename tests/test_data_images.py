@@ -30,8 +30,8 @@ from PIL import Image
 
 from maskaae_cli.config import DataConfig
 from maskaae_cli.data import MaskAAEDataModule
-from maskaae_cli.data.images import load_image_splits
 from maskaae_cli.data.paths import data_dir, default_data_dir
+from maskaae_cli.data.registry import load_splits
 from maskaae_cli.errors import UserError
 
 
@@ -77,7 +77,7 @@ def test_default_data_dir_follows_env(monkeypatch, tmp_path):
 @pytest.mark.parametrize("dataset,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
 def test_idx_sets_load_split_and_scale(tmp_path, dataset, folder):
     write_idx_set(tmp_path, folder, n_train=60, n_test=20)
-    train, val, test = load_image_splits(cfg_for(dataset, tmp_path))
+    train, val, test = load_splits(cfg_for(dataset, tmp_path))
     assert (len(train), len(val), len(test)) == (54, 6, 20)
     assert train.dtype == torch.uint8 and train.shape[1:] == (1, 28, 28)
     assert torch.equal(test[:, 0], torch.from_numpy(digits(20, 1)))  # pixels as written
@@ -90,9 +90,9 @@ def test_idx_sets_load_split_and_scale(tmp_path, dataset, folder):
 
 def test_validation_split_is_deterministic(tmp_path):
     write_idx_set(tmp_path)
-    a = load_image_splits(cfg_for("mnist", tmp_path))
-    b = load_image_splits(cfg_for("mnist", tmp_path))
-    c = load_image_splits(cfg_for("mnist", tmp_path, split_seed=1))
+    a = load_splits(cfg_for("mnist", tmp_path))
+    b = load_splits(cfg_for("mnist", tmp_path))
+    c = load_splits(cfg_for("mnist", tmp_path, split_seed=1))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a[1], c[1])
     # train and validation partition the official training file
@@ -105,22 +105,22 @@ def test_plain_idx_files_next_to_gz_are_read(tmp_path):
     for gz in raw.glob("*.gz"):  # what torchvision leaves after its download: both forms
         gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
         gz.unlink()
-    assert len(load_image_splits(cfg_for("mnist", tmp_path))[2]) == 20
+    assert len(load_splits(cfg_for("mnist", tmp_path))[2]) == 20
 
 
 def test_idx_path_single_file_three_way_split(tmp_path):
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(idx_bytes(digits(100, 3))))
-    train, val, test = load_image_splits(cfg_for(f"idx:{tmp_path}"))
+    train, val, test = load_splits(cfg_for(f"idx:{tmp_path}"))
     assert (len(train), len(val), len(test)) == (81, 9, 10)
-    again = load_image_splits(cfg_for(f"idx:{path}"))
+    again = load_splits(cfg_for(f"idx:{path}"))
     assert torch.equal(test, again[2])
 
 
 # ------------------------------------------------------------------------------- CIFAR-10
 def test_cifar10_pickle_batches(tmp_path):
     folder = write_cifar(tmp_path, per_batch=10, n_test=8)
-    train, val, test = load_image_splits(cfg_for("cifar10", tmp_path))
+    train, val, test = load_splits(cfg_for("cifar10", tmp_path))
     assert (len(train), len(val), len(test)) == (45, 5, 8)
     assert train.shape[1:] == (3, 32, 32) and train.dtype == torch.uint8
     import pickle
@@ -140,7 +140,7 @@ def test_cifar_pickle_with_code_is_refused(tmp_path, capsys):
 # --------------------------------------------------------------------------------- CelebA
 def test_celeba_official_partition_and_centre_crop(tmp_path):
     write_celeba(tmp_path, n=12)
-    train, val, test = load_image_splits(cfg_for("celeba", tmp_path))
+    train, val, test = load_splits(cfg_for("celeba", tmp_path))
     assert (len(train), len(val), len(test)) == (6, 3, 3)
     assert train.shape[1:] == (3, 64, 64)
     # the 140 crop lies inside the green 150 square: no red border anywhere
@@ -150,7 +150,7 @@ def test_celeba_official_partition_and_centre_crop(tmp_path):
     assert cache.is_file()
     assert torch.equal(torch.load(cache, weights_only=True)["images"][:6], train)
     # a wider crop takes in the red border
-    wide = load_image_splits(cfg_for("celeba", tmp_path, celeba_crop=178))[0][0].int()
+    wide = load_splits(cfg_for("celeba", tmp_path, celeba_crop=178))[0][0].int()
     assert wide[0, 0, 0] > 200 and wide[0, 32, 32] < 60
 
 
@@ -161,18 +161,18 @@ def test_celeba_zip_without_partition(tmp_path):
     with zipfile.ZipFile(tmp_path / "img_align_celeba.zip", "w") as zf:
         for p in sorted(src.iterdir()):
             zf.write(p, f"img_align_celeba/{p.name}")
-    train, val, test = load_image_splits(cfg_for("celeba", tmp_path, image_size=32))
+    train, val, test = load_splits(cfg_for("celeba", tmp_path, image_size=32))
     assert (len(train), len(val), len(test)) == (8, 1, 1)
     assert train.shape[1:] == (3, 32, 32)
 
 
 def test_celeba_cache_is_rebuilt_when_images_change(tmp_path):
     folder = write_celeba(tmp_path, n=8)
-    load_image_splits(cfg_for("celeba", tmp_path))
+    load_splits(cfg_for("celeba", tmp_path))
     face((0, 0, 255), (0, 0, 255)).save(folder / "img_align_celeba" / "000009.jpg")
     with (folder / "list_eval_partition.txt").open("a") as f:
         f.write("000009.jpg 2\n")
-    test = load_image_splits(cfg_for("celeba", tmp_path))[2]
+    test = load_splits(cfg_for("celeba", tmp_path))[2]
     assert len(test) == 3 and test[-1, 2].min() > 200  # the new blue face is in
 
 
@@ -180,15 +180,15 @@ def test_celeba_cache_is_rebuilt_when_images_change(tmp_path):
 def test_folder_of_mixed_images(tmp_path):
     write_image_folder(tmp_path, n=12)
     cfg = cfg_for(f"folder:{tmp_path}", image_size=16)
-    train, val, test = load_image_splits(cfg)
+    train, val, test = load_splits(cfg)
     assert (len(train), len(val), len(test)) == (10, 1, 1)
     assert train.shape[1:] == (3, 16, 16)
-    assert all(torch.equal(a, b) for a, b in zip((train, val, test), load_image_splits(cfg), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip((train, val, test), load_splits(cfg), strict=True))
 
 
 def test_grey_folder_stays_grey(tmp_path):
     write_image_folder(tmp_path, n=6, grey=True)
-    train, _, _ = load_image_splits(cfg_for(f"folder:{tmp_path}"))
+    train, _, _ = load_splits(cfg_for(f"folder:{tmp_path}"))
     assert train.shape[1:] == (1, 64, 64)
 
 

@@ -13,7 +13,7 @@ from maskaae_cli.training import train
 def test_average_follows_the_ema_recursion_and_generation_uses_it(tmp_path):
     torch.manual_seed(0)
     decay = 0.5
-    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": decay}).to_dict(), (16,), is_image=False)
+    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": decay}), (16,), is_image=False)
     name, w = next(iter(model.decoder.named_parameters()))
     expected, expected_beta = None, None
     for k in range(3):
@@ -42,7 +42,7 @@ def test_short_runs_cap_the_decay(tmp_path):
     assert cfg.optim.ema_decay_for(500) == 0.99  # time constant 100 = a fifth of the run
     assert cfg.optim.ema_decay_for(3) == 0.0
     decay = 0.999
-    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)  # 20 steps: capped at 0.75
+    model = MaskAAE(cfg, (16,), is_image=False)  # 20 steps: capped at 0.75
     name, w = next(iter(model.decoder.named_parameters()))
     model.update_ema()
     first = w.detach().clone()
@@ -62,7 +62,7 @@ def test_fast_update_matches_torch_averaged_model_bit_for_bit(tmp_path):
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path, model={"arch": "conv", "conv_channels": 8}, optim={"ema_decay": 0.9},
                       train={"max_steps": 1000})  # long enough to keep 0.9
-    model = MaskAAE(cfg.to_dict(), (1, 32, 32), is_image=True)
+    model = MaskAAE(cfg, (1, 32, 32), is_image=True)
     reference = AveragedModel(model._generator_parts(), multi_avg_fn=get_ema_multi_avg_fn(0.9),
                               use_buffers=True)
     model.decoder.train()
@@ -79,7 +79,7 @@ def test_fast_update_matches_torch_averaged_model_bit_for_bit(tmp_path):
 
 
 def test_wae_average_holds_the_decoder_only(tmp_path):
-    model = MaskAAE(tiny_config(tmp_path, model={"model": "wae"}, optim={"ema_decay": 0.9}).to_dict(),
+    model = MaskAAE(tiny_config(tmp_path, model={"model": "wae"}, optim={"ema_decay": 0.9}),
                     (16,), is_image=False)
     model.update_ema()
     decoder, mask = model.generator()
@@ -89,9 +89,9 @@ def test_wae_average_holds_the_decoder_only(tmp_path):
 
 def test_off_at_zero_and_before_the_first_update(tmp_path):
     assert tiny_config(tmp_path).optim.ema_decay == 0.999  # on by default
-    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.0}).to_dict(), (16,), is_image=False)
+    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.0}), (16,), is_image=False)
     assert model.ema is None and model.generator() == (model.decoder, model.mask)
-    on = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.9}).to_dict(), (16,), is_image=False)
+    on = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.9}), (16,), is_image=False)
     assert on.generator() == (on.decoder, on.mask)  # nothing averaged yet
 
 

@@ -43,7 +43,7 @@ def make_pair(tmp_path, kind="vectors", dtype=torch.float64, **sections):
     shape = SHAPES[kind]
     model = {"arch": "conv", "conv_channels": 2, "m": 4} if kind == "colour" else {}
     cfg = tiny_config(tmp_path / "run", **{**PHASES, "model": model, **sections})
-    eager = MaskAAE(cfg.to_dict(), shape, is_image=kind != "vectors").to(dtype)
+    eager = MaskAAE(cfg, shape, is_image=kind != "vectors").to(dtype)
     graphed = copy.deepcopy(eager)
     opts = eager.configure_optimizers()
     eager.optimizers = lambda: opts
@@ -237,7 +237,7 @@ def test_every_phase_runs_on_the_meta_device(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path, **{**PHASES, "optim": {**PHASES["optim"], "ema_decay": 0.0},
                                    "model": {"arch": "conv", "conv_channels": 4}})
     with torch.device("meta"):
-        model = MaskAAE(cfg.to_dict(), (3, 32, 32), is_image=True)
+        model = MaskAAE(cfg, (3, 32, 32), is_image=True)
         data = torch.empty(200, 3, 32, 32, dtype=torch.uint8)
         rows = torch.empty(cfg.optim.batch_size * (1 + cfg.optim.n_critic), dtype=torch.long)
     run = GraphedTraining(model, model.configure_optimizers(), data, capture=False, capturable=True)

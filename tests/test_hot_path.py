@@ -93,7 +93,7 @@ def test_cuda_check_variable_is_restored_after_a_cpu_fit(tmp_path):
 
 
 def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
-    model = MaskAAE(tiny_config(tmp_path).to_dict(), (16,), is_image=False)
+    model = MaskAAE(tiny_config(tmp_path), (16,), is_image=False)
     keys = list(model.state_dict())
     model.compile_nets()  # compiles lazily, on the first call
     assert list(model.state_dict()) == keys

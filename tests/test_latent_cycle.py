@@ -14,7 +14,7 @@ def linear_pair(m: int, lost: tuple[int, ...] = ()) -> MaskAAE:
     """A model whose decoder is an invertible linear map and whose encoder is its inverse, except
     that the decoder ignores the dimensions in ``lost`` (as if the data had no use for them)."""
     cfg = tiny_config(".", data={"data_dim": m}, model={"m": m}, optim={"ema_decay": 0.0})
-    model = MaskAAE(cfg.to_dict(), (m,), is_image=False)
+    model = MaskAAE(cfg, (m,), is_image=False)
     torch.manual_seed(0)
     w = torch.randn(m, m) + 3 * torch.eye(m)
     w[:, list(lost)] = 0.0
@@ -48,7 +48,7 @@ def test_closed_dimensions_are_nan_and_scale_does_not_matter():
 
 
 def test_trained_model_runs_on_both_generators(tmp_path):
-    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.9}).to_dict(), (16,), is_image=False)
+    model = MaskAAE(tiny_config(tmp_path, optim={"ema_decay": 0.9}), (16,), is_image=False)
     model.update_ema()
     a, b = latent_cycle_error(model, n=300), latent_cycle_error(model, n=300, averaged=True)
     assert a.shape == b.shape == (6,) and torch.isfinite(a).all() and torch.equal(a, b)  # one update: a copy

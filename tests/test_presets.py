@@ -15,8 +15,9 @@ import yaml
 from image_fixtures import idx_bytes, write_idx_set, write_image_folder
 
 from maskaae_cli import presets as train_cli
-from maskaae_cli.config import Config, load_recipe
+from maskaae_cli.config import Config
 from maskaae_cli.presets import choose_preset
+from maskaae_cli.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 CHEAP = {"train": {"max_steps": 2, "eval_every": 2, "log_every": 1, "ckpt_every": 2, "threads": 1,
@@ -135,6 +136,6 @@ def test_cpu_image_presets_start_every_alpha_near_one(preset):
     torch.manual_seed(0)
     cfg = Config.from_dict(load_recipe(preset))
     cfg.model.m = 256
-    model = MaskAAE(cfg.to_dict(), (1, 28, 28), is_image=True)
+    model = MaskAAE(cfg, (1, 28, 28), is_image=True)
     assert model.mask.alpha.min().item() > 0.89
     assert model.mask.alpha.max().item() < 1.0  # a trainable mask (a disabled one is exactly 1)

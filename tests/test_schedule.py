@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from maskaae_cli.config import Config, bundled_recipes, load_recipe
+from maskaae_cli.config import Config
 from maskaae_cli.errors import UserError
+from maskaae_cli.recipe import bundled_recipes, load_recipe
 from maskaae_cli.schedule import MaskSchedule, reference_period
 
 
@@ -48,7 +49,8 @@ def test_budget_mask_rate_drop_is_a_fraction_of_the_run():
 
 
 def test_reference_schedule_from_the_reference_recipe():
-    from maskaae_cli.config import Config, load_recipe
+    from maskaae_cli.config import Config
+    from maskaae_cli.recipe import load_recipe
 
     cfg = Config.from_dict(load_recipe("synthetic-reference"))
     assert cfg.mask.lr == pytest.approx(5e-4) and cfg.mask.rec_weight == 1000

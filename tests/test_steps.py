@@ -31,7 +31,7 @@ def eager(opts):
 def setup(tmp_path):
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path / "run")
-    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    model = MaskAAE(cfg, (16,), is_image=False)
     opts = model.configure_optimizers()
     x = torch.randn(16, 16)
     return model, opts, x
@@ -76,7 +76,7 @@ def test_mask_step_with_the_cycle_term_still_moves_beta_only(tmp_path):
     for weight in (0.0, 5.0):
         torch.manual_seed(0)
         cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": weight})
-        model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+        model = MaskAAE(cfg, (16,), is_image=False)
         opts, it = model.configure_optimizers(), model.train_iteration
         before = snapshot(model)
         out = it.mask_update(eager(opts), torch.randn(16, 16), it.values_at(0))
@@ -98,7 +98,7 @@ def test_steps_leave_every_parameter_trainable_afterwards(setup):
 
 def test_wae_has_no_mask_optimiser_and_alpha_one(tmp_path):
     cfg = tiny_config(tmp_path / "run", model={"model": "wae"})
-    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    model = MaskAAE(cfg, (16,), is_image=False)
     assert len(model.configure_optimizers()) == 3
     assert torch.equal(model.mask.alpha, torch.ones(6))
     assert model.opt_steps_per_iter == cfg.optim.n_critic + 2
@@ -152,7 +152,7 @@ def test_cycle_weight_follows_c_when_asked(tmp_path):
     fixed weight before c ramps, k c once that is larger, and nothing after the term ends."""
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path / "run", mask={"cycle_weight": 0.5, "cycle_c_ratio": 2.0})
-    model = MaskAAE(cfg.to_dict(), (16,), is_image=False)
+    model = MaskAAE(cfg, (16,), is_image=False)
     it = model.train_iteration
     it.schedule = dataclasses.replace(it.schedule, c_init=0.1, ramp_start=10, double_every=1, c_max=64.0,
                                       cycle_end=30)

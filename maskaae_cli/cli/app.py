@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -32,7 +33,9 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from maskaae_cli.cli import dims, fid, inspect, sample, sweep, train, traverse  # noqa: F401
+    """Import the commands' modules; `maskaae --help` lists the commands in this order."""
+    for name in ("train", "dims", "fid", "inspect", "sample", "sweep", "traverse"):
+        importlib.import_module(f"maskaae_cli.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,12 +54,11 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
 def check_run_data(data: DataConfig) -> None:
     """A run's own data (folder: or idx:) must still be where the run found it: this command cannot be
     given other data."""
-    for prefix in ("folder:", "idx:"):
-        if data.dataset.startswith(prefix):
-            path = Path(data.dataset[len(prefix):]).expanduser()
-            if not path.exists():
-                raise UserError(f"the run was trained on {data.dataset} and {path} no longer exists: put "
-                                "the data back there (this command reads the run's own data)")
+    from maskaae_cli.data.registry import data_path, lookup
+
+    if lookup(data.dataset).at_path and not data_path(data.dataset).exists():
+        raise UserError(f"the run was trained on {data.dataset} and {data_path(data.dataset)} no longer "
+                        "exists: put the data back there (this command reads the run's own data)")
 
 
 def dataset_split(model: MaskAAE, split: str) -> torch.Tensor:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
-from copy import copy
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,31 +12,20 @@ from rich.console import Console
 from rich.table import Table
 
 from maskaae_cli.atomic_io import json_text
-from maskaae_cli.cli import train as train_cli
 from maskaae_cli.cli.app import app
 from maskaae_cli.cli.common import check_run_data, progress_bar
+from maskaae_cli.cli.options import config_parameters, with_parameters
 from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
 
 console = Console(markup=False)
 
 DEFAULT_N = 10_000
-# the train options that shape the data, passed through with their own help
-DATA_OPTIONS = ("n_true", "data_dim", "data_dir", "download", "image_size", "celeba_crop")
+# the data options of `maskaae train` that dims does not take (DATA is the dataset)
+NOT_DIMS_OPTIONS = ("dataset", "num_workers")
 DATA_PANEL = "Data options (as 'maskaae train' takes them; not with a run folder)"
 NOTE = ("An auto-encoder's count of latent dimensions need not equal an estimator's figure: both are "
         "reported, and neither is picked.")
-
-
-def _data_parameters() -> list[inspect.Parameter]:
-    params = []
-    for p in inspect.signature(train_cli.train, eval_str=True).parameters.values():
-        if p.name in DATA_OPTIONS:
-            info = copy(p.annotation.__metadata__[0])
-            info.rich_help_panel = DATA_PANEL
-            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY,
-                                    annotation=Annotated[p.annotation.__origin__, info]))
-    return params
 
 
 def dims(
@@ -169,6 +156,5 @@ def _table(record: dict[str, Any]) -> Table:
     return table
 
 
-dims.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [*list(inspect.signature(dims, eval_str=True).parameters.values())[:-1], *_data_parameters()])
+with_parameters(dims, config_parameters(("data",), exclude=NOT_DIMS_OPTIONS, panel=DATA_PANEL))
 app.command("dims")(dims)

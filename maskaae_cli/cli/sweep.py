@@ -14,6 +14,7 @@ from rich.text import Text
 
 from maskaae_cli.cli import train as train_cli
 from maskaae_cli.cli.app import app
+from maskaae_cli.cli.options import config_parameters, with_parameters
 from maskaae_cli.sweep.plan import RANGE_HELP
 
 if TYPE_CHECKING:
@@ -26,23 +27,20 @@ console = Console(markup=False)
 stderr_console = Console(stderr=True, markup=False)
 
 # train options the sweep sets itself for every run (or replaces with its own option)
-OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads", "resume")
+OWNED = ("m", "model", "seed", "out", "overwrite", "progress", "threads")
 SWEEP_PANEL = "Sweep options"
 CLUSTER_PANEL = "Cluster options (--launcher slurm; pip install 'maskaae\\[cluster]')"  # \\[: not rich markup
 TRAIN_PANEL = "Training options (passed to every 'maskaae train' run)"
 
 
 def _train_parameters() -> list[inspect.Parameter]:
-    """`maskaae train`'s own option definitions (the ones the sweep passes through), help included."""
-    params = []
-    for p in inspect.signature(train_cli.train, eval_str=True).parameters.values():
-        if p.name in OWNED:
-            continue
-        info = copy(p.annotation.__metadata__[0])
-        info.rich_help_panel = TRAIN_PANEL
-        params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY,
-                                annotation=Annotated[p.annotation.__origin__, info]))
-    return params
+    """`maskaae train`'s --recipe and config options (help included), less those the sweep sets itself."""
+    recipe = inspect.signature(train_cli.train, eval_str=True).parameters["recipe"]
+    info = copy(recipe.annotation.__metadata__[0])
+    info.rich_help_panel = TRAIN_PANEL
+    return [recipe.replace(kind=inspect.Parameter.KEYWORD_ONLY,
+                           annotation=Annotated[recipe.annotation.__origin__, info]),
+            *config_parameters(exclude=OWNED, panel=TRAIN_PANEL)]
 
 
 def sweep_m(
@@ -242,6 +240,5 @@ def _paragraphs(doc: str) -> str:
     return "\n\n".join(" ".join(p.split("\n")) for p in inspect.cleandoc(doc).split("\n\n"))
 
 
-sweep_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [*list(inspect.signature(sweep_m, eval_str=True).parameters.values())[:-1], *_train_parameters()])
+with_parameters(sweep_m, _train_parameters())
 app.command("sweep-m", help=_paragraphs(sweep_m.__doc__ or ""))(sweep_m)

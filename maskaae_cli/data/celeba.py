@@ -12,6 +12,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torchvision import datasets
@@ -20,12 +21,19 @@ from torchvision.datasets.utils import download_file_from_google_drive
 from maskaae_cli.data.decode import decode_all
 from maskaae_cli.data.decoded_cache import read_cache, write_cache
 from maskaae_cli.data.idx import corrupt
+from maskaae_cli.data.paths import data_dir
+from maskaae_cli.data.registry import DATASETS
+from maskaae_cli.data.splits import Splits, split_by_partition, three_way_split
 from maskaae_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from maskaae_cli.config import DataConfig
+    from maskaae_cli.data.registry import Dataset
 
 IMAGES = "img_align_celeba"
 ZIP = f"{IMAGES}.zip"
 PARTITION = "list_eval_partition.txt"
-URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
+URL = DATASETS["celeba"].url
 SUFFIXES = (".jpg", ".png")
 
 
@@ -37,17 +45,15 @@ def _find(root: Path) -> Path | None:
     return None
 
 
-def _download(root: Path) -> Path:
-    folder = root / "celeba"
+def _download(dataset: Dataset, root: Path) -> Path:
+    folder = dataset.where(root)
     wanted = {ZIP, PARTITION}
     try:
         for file_id, md5, name in datasets.CelebA.file_list:
             if name in wanted:
                 download_file_from_google_drive(file_id, str(folder), name, md5)
     except Exception as exc:  # gdown missing, Drive quota, no network: all mean "do it by hand"
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"could not download CelebA ({reason}): download {ZIP} and {PARTITION} from "
-                        f"{URL} (Google Drive link there) and put them in {folder}") from exc
+        raise dataset.download_failed(root, exc, "Google Drive") from exc
     return folder
 
 
@@ -90,14 +96,14 @@ def read_partition(path: Path, names: list[str]) -> torch.Tensor:
     return torch.tensor([table.get(name, 0) for name in names], dtype=torch.int8)
 
 
-def load_celeba(root: Path, crop: int, size: int, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def load_celeba(dataset: Dataset, root: Path, crop: int, size: int,
+                download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """uint8 (N, 3, size, size) faces and the official partition (None if the file is absent)."""
     folder = _find(root)
     if folder is None:
         if not download:
-            raise UserError(f"CelebA not found in {root / 'celeba'} (download is off): put {ZIP} (or its "
-                            f"unpacked {IMAGES}/ folder) and {PARTITION} from {URL} there")
-        folder = _download(root)
+            raise dataset.not_found(root)
+        folder = _download(dataset, root)
     names, read = _source(folder)
     if not names:
         raise UserError(f"no images in {folder / IMAGES}: unpack {ZIP} from {URL} there")
@@ -108,3 +114,16 @@ def load_celeba(root: Path, crop: int, size: int, download: bool) -> tuple[torch
         write_cache(cache, names, images=images)
     partition = folder / PARTITION
     return images, read_partition(partition, names) if partition.is_file() else None
+
+
+def load_celeba_splits(dataset: Dataset, cfg: DataConfig, notes: list[str]) -> Splits:
+    """CelebA's splits: the official partition, else a three-way split that ``notes`` tells of."""
+    root = data_dir(cfg)
+    images, partition = load_celeba(dataset, root, cfg.celeba_crop, cfg.image_side(), cfg.download)
+    if partition is not None:
+        return split_by_partition(images, partition)
+    splits = three_way_split(images, cfg.val_fraction, cfg.split_seed)
+    notes.append(f"celeba: no list_eval_partition.txt beside the images in {root}: a random "
+                 f"{len(splits.test)} of the {len(images)} faces are the test split, {len(splits.val)} "
+                 f"of the rest validation (--split-seed {cfg.split_seed})")
+    return splits

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from maskaae_cli.config import DataConfig
 from maskaae_cli.data.loading import batch_loader
-from maskaae_cli.data.synthetic import synthetic_splits
+from maskaae_cli.data.registry import load_splits, lookup
 
 
 class MaskAAEDataModule(L.LightningDataModule):
@@ -38,27 +38,19 @@ class MaskAAEDataModule(L.LightningDataModule):
 
     @property
     def is_image(self) -> bool:
-        return self.cfg.dataset != "synthetic"
+        return lookup(self.cfg.dataset).image
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        if self.cfg.dataset == "synthetic":
-            return (self.cfg.data_dim,)
+        if not self.is_image:  # vectors: known from the config, no need to generate them
+            return lookup(self.cfg.dataset).shape(self.cfg)
         self.setup()
         assert self.train_data is not None
         return tuple(self.train_data.shape[1:])
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_data is not None:
-            return
-        c = self.cfg
-        if c.dataset == "synthetic":
-            self.train_data, self.val_data, self.test_data = synthetic_splits(
-                c.n_true, c.data_dim, c.data_hidden, c.data_seed, (c.n_train, c.n_val, c.n_test))
-            return
-        from maskaae_cli.data.images import load_image_splits
-
-        self.train_data, self.val_data, self.test_data = load_image_splits(c, self.notes)
+        if self.train_data is None:
+            self.train_data, self.val_data, self.test_data = load_splits(self.cfg, self.notes)
 
     def _loader(self, data: torch.Tensor | None, batch_size: int, **kw) -> DataLoader:
         assert data is not None, "call setup() first"

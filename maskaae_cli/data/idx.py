@@ -13,6 +13,7 @@ import torch
 from maskaae_cli.errors import UserError
 
 _UINT8 = 0x08
+IDX_IMAGES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")  # a torchvision-style set's files
 
 
 def corrupt(path: Path, why: str, fix: str = "delete it and run again to download it afresh") -> UserError:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+from maskaae_cli.data.splits import Splits
+
+if TYPE_CHECKING:
+    from maskaae_cli.config import DataConfig
+    from maskaae_cli.data.registry import Dataset
 
 
 class SyntheticGenerator(nn.Module):
@@ -43,3 +51,9 @@ def synthetic_splits(n_true: int, data_dim: int, hidden: int, seed: int,
     f = SyntheticGenerator(n_true, data_dim, hidden, seed)
     g = torch.Generator().manual_seed(seed + 1)
     return tuple(f(torch.randn(n, n_true, generator=g)) for n in sizes)  # type: ignore[return-value]
+
+
+def load_synthetic(dataset: Dataset, cfg: DataConfig, notes: list[str]) -> Splits:
+    """The config's synthetic data, generated (nothing is read or written)."""
+    return Splits(*synthetic_splits(cfg.n_true, cfg.data_dim, cfg.data_hidden, cfg.data_seed,
+                                    (cfg.n_train, cfg.n_val, cfg.n_test)))

@@ -9,9 +9,8 @@ from __future__ import annotations
 import pickle
 import tarfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
 import numpy as np
@@ -19,52 +18,41 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.utils import extract_archive
 
-from maskaae_cli.data.idx import corrupt, idx_file, read_idx_images
+from maskaae_cli.data.idx import IDX_IMAGES, corrupt, idx_file, read_idx_images
 from maskaae_cli.data.image_tree import load_split_tree, split_dirs
+from maskaae_cli.data.paths import data_dir
+from maskaae_cli.data.splits import Splits, with_validation
 from maskaae_cli.errors import UserError
 
-Splits = tuple[torch.Tensor, torch.Tensor]
+if TYPE_CHECKING:
+    from maskaae_cli.config import DataConfig
+    from maskaae_cli.data.registry import Dataset
 
 
-@dataclass(frozen=True)
-class IdxSet:
-    """An MNIST-format dataset as torchvision lays it out: ``<root>/<folder>/raw/*.gz``."""
-
-    name: str
-    tv_class: type[datasets.MNIST]
-
-    @property
-    def url(self) -> str:
-        return self.tv_class.mirrors[0]
+def load_mnist(dataset: Dataset, cfg: DataConfig, notes: list[str]) -> Splits:
+    """MNIST (N, 1, 28, 28) under the data folder: the official train and test files."""
+    return _load_idx_set(dataset, cfg, datasets.MNIST)
 
 
-IDX_SETS = {"mnist": IdxSet("MNIST", datasets.MNIST),
-            "fashion-mnist": IdxSet("Fashion-MNIST", datasets.FashionMNIST)}
-IDX_IMAGES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+def load_fashion_mnist(dataset: Dataset, cfg: DataConfig, notes: list[str]) -> Splits:
+    """Fashion-MNIST (N, 1, 28, 28) under the data folder: the official train and test files."""
+    return _load_idx_set(dataset, cfg, datasets.FashionMNIST)
 
 
-def download_failed(name: str, url: str, exc: Exception, by_hand: str) -> UserError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UserError(f"could not download {name} from {url} ({reason}): check the network connection, "
-                     f"or {by_hand}")
-
-
-def load_idx_set(dataset: str, root: Path, download: bool) -> Splits:
-    """(train, test) uint8 tensors (N, 1, 28, 28) of MNIST or Fashion-MNIST under ``root``."""
-    spec = IDX_SETS[dataset]
-    raw = root / spec.tv_class.__name__ / "raw"
-    files = [f"{stem}.gz" for stem in IDX_IMAGES]
-    by_hand = f"put {' and '.join(files)} from {spec.url} into {raw}"
+def _load_idx_set(dataset: Dataset, cfg: DataConfig, tv_class: type[datasets.MNIST]) -> Splits:
+    """An MNIST-format set as torchvision lays it out (``<root>/<tv_class>/raw/*.gz``), fetched with
+    torchvision's code when it is missing and download is on."""
+    root = data_dir(cfg)
+    raw = dataset.where(root)
     if any(idx_file(raw, stem) is None for stem in IDX_IMAGES):
-        if not download:
-            raise UserError(f"{spec.name} not found in {raw} (download is off): {by_hand}, "
-                            "or run with --download")
+        if not cfg.download:
+            raise dataset.not_found(root)
         try:
-            spec.tv_class(str(root), train=True, download=True)
+            tv_class(str(root), train=True, download=True)
         except (RuntimeError, URLError, OSError) as exc:
-            raise download_failed(spec.name, spec.url, exc, by_hand) from exc
+            raise dataset.download_failed(root, exc, tv_class.mirrors[0]) from exc
     train, test = (read_idx_images(idx_file(raw, stem)) for stem in IDX_IMAGES)  # type: ignore[arg-type]
-    return train, test
+    return with_validation(train, test, cfg.val_fraction, cfg.split_seed)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -114,15 +102,13 @@ def cifar_tree(root: Path) -> Path | None:
     return None
 
 
-def load_cifar10(root: Path, download: bool) -> Splits:
-    """(train, test) uint8 tensors (N, 3, 32, 32) from ``root``, in the first form found there:
-    torchvision's ``cifar-10-batches-py/``, the official ``cifar-10-python.tar.gz`` (unpacked in
-    place), or image files in ``root/cifar10/{train,test}/<class>/`` (decoded once, then cached)."""
+def load_cifar10(dataset: Dataset, cfg: DataConfig, notes: list[str]) -> Splits:
+    """CIFAR-10 (N, 3, 32, 32) from the data folder, in the first form found there: torchvision's
+    ``cifar-10-batches-py/``, the official ``cifar-10-python.tar.gz`` (unpacked in place), or image files
+    in ``root/cifar10/{train,test}/<class>/`` (decoded once, then cached); validation carved from train."""
+    root = data_dir(cfg)
     folder = root / CIFAR.base_folder
     archive = root / CIFAR.filename
-    tree_dir = root / CIFAR_TREE
-    by_hand = (f"download {CIFAR.url} and put it (or its unpacked {CIFAR.base_folder}/) in {root}, or put "
-               f"the images as {tree_dir}/train/<class>/*.png and {tree_dir}/test/<class>/*.png")
     if not all((folder / name).is_file() for name in CIFAR_FILES):
         tree = cifar_tree(root)
         if archive.is_file():
@@ -132,15 +118,15 @@ def load_cifar10(root: Path, download: bool) -> Splits:
                 raise corrupt(archive, str(exc) or type(exc).__name__,
                               "delete it and run again to download it afresh") from exc
         elif tree is not None:
-            return load_split_tree(tree, 32, "RGB", cache=tree / "cifar10-32px.pt")
-        elif not download:
-            raise UserError(f"CIFAR-10 not found in {root} (download is off): {by_hand}, or run with "
-                            "--download")
+            train, test = load_split_tree(tree, 32, "RGB", cache=tree / "cifar10-32px.pt")
+            return with_validation(train, test, cfg.val_fraction, cfg.split_seed)
+        elif not cfg.download:
+            raise dataset.not_found(root)
         else:
             try:
                 CIFAR(str(root), train=False, download=True)
             except (RuntimeError, URLError, OSError) as exc:
-                raise download_failed("CIFAR-10", CIFAR.url, exc, by_hand) from exc
+                raise dataset.download_failed(root, exc, CIFAR.url) from exc
     train = torch.cat([read_cifar_batch(folder / name) for name, _ in CIFAR.train_list])
     test = torch.cat([read_cifar_batch(folder / name) for name, _ in CIFAR.test_list])
-    return train, test
+    return with_validation(train, test, cfg.val_fraction, cfg.split_seed)

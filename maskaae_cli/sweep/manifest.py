@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from maskaae_cli.atomic_io import atomic_write_text
-from maskaae_cli.config import MASK_ONLY_FIELDS, translate_legacy
+from maskaae_cli.config import MASK_ONLY_FIELDS
 from maskaae_cli.errors import UserError
+from maskaae_cli.recipe import translate_legacy
 from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.results import read_json
 
