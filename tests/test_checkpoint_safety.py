@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from cli_support import assert_one_line_error, run_cli
+from helpers import Payload
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.errors import UserError
-
-
-class Payload:
-    """Unpickling this calls open(path, 'w'): proof of whether a loader ran code from the file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def write_bad(kind: str, folder: Path, trained_run: Path) -> Path:

@@ -8,7 +8,8 @@ import json
 import lightning as L
 import pytest
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 from rich.console import Console
 
 import maskaae_cli.training
@@ -49,7 +50,7 @@ def test_cuda_graphs_option_reaches_the_config(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(maskaae_cli.training, "train",
                         lambda cfg, resume=None, announce=None: seen.append(cfg) or {})
     for flag in ([], ["--cuda-graphs"], ["--no-cuda-graphs"]):
-        code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
+        code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", *flag)
         assert code == 0, err
     assert [cfg.train.cuda_graphs for cfg in seen] == [None, True, False]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_support import assert_one_line_error
-from conftest import run_cli
+from cli_support import assert_one_line_error, run_cli
 
 from maskaae_cli.config import TrainConfig
 from maskaae_cli.data.loading import ShardedRandomSampler
@@ -85,6 +84,6 @@ def test_several_devices_or_ddp_use_ddp_with_unused_parameter_search():
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
 ])
 def test_bad_hardware_options_give_one_clear_line(tmp_path, capsys, args, message):
-    code, _, err = run_cli(["train", "--max-steps", "2", "--out", tmp_path / "run", *args], capsys)
+    code, _, err = run_cli(capsys, "train", "--max-steps", "2", "--out", tmp_path / "run", *args)
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "run").exists()

@@ -3,7 +3,8 @@
 import csv
 
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.model import MaskAAE
@@ -134,13 +135,13 @@ def test_run_from_before_the_average_resumes_and_loads(tmp_path, capsys):
     del ckpt["hyper_parameters"]["config"]["optim"]["ema_decay"]  # as maskaae wrote it before
     torch.save(ckpt, run / "checkpoints" / "last.ckpt")
     (run / "model.ckpt").unlink()
-    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "6", "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--max-steps", "6", "--no-progress")
     assert code == 0, err
     model = load_model(run)
     assert model.ema is None and model.step_count == 6
 
 
 def test_bad_decay_is_one_line(tmp_path, capsys):
-    code, out, err = run_cli(["train", "--ema-decay", "1", "--out", tmp_path / "r"], capsys)
+    code, out, err = run_cli(capsys, "train", "--ema-decay", "1", "--out", tmp_path / "r")
     assert code != 0 and "--ema-decay" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from maskaae_cli.graph_runner import GraphedTraining

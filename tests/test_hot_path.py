@@ -4,7 +4,8 @@ import os
 
 import lightning as L
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 
 import maskaae_cli.training
 from maskaae_cli.model import MaskAAE
@@ -105,7 +106,7 @@ def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(maskaae_cli.training, "train",
                         lambda cfg, resume=None, announce=None: seen.append(cfg) or {})
     for flag in ([], ["--compile"]):
-        code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
+        code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", *flag)
         assert code == 0, err
     assert [cfg.train.compile for cfg in seen] == [False, True]
 

@@ -4,7 +4,7 @@ alpha_j, mask heatmaps and the config; metrics.csv is continued, not replaced, o
 import csv
 import json
 
-from conftest import tiny_config
+from helpers import tiny_config
 from wandb_records import history, run_info
 
 from maskaae_cli.loggers import _KeepingWriter

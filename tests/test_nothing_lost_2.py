@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from cli_support import assert_one_line_error, run_cli
+from cli_support import assert_one_line_error, fid_of, run_cli
+from helpers import TINY, snapshot
 from image_fixtures import idx_bytes, write_image_folder
 from PIL import Image
-from test_nothing_lost import TINY, snapshot
 
 from maskaae_cli.errors import TrainingDiverged, UserError
 from maskaae_cli.replace_journal import journal_path
@@ -205,7 +205,7 @@ def test_extractor_output_is_checked(tmp_path):
         torch.jit.save(torch.jit.script(_Bad(kind)), str(path))
         space = build_feature_space(str(path))
         with pytest.raises(UserError, match=needle) as info:
-            fid.compute_fid([real[:5], real[5:9]], real, space, batch_size=4)
+            fid_of([real[:5], real[5:9]], real, space, batch_size=4)
         assert f"--features {path}" in str(info.value)
     space, _ = eval_feature_space(str(tmp_path / "bad0.pt"))
     with pytest.raises(UserError, match="--eval-features .*NaN") as info:  # not "training diverged"

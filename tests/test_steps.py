@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.config import MASK_ONLY_FIELDS
