@@ -112,7 +112,7 @@ def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
 
 
 def test_progress_bar_reads_metrics_only_on_logging_iterations(tmp_path, monkeypatch):
-    from maskaae_cli.progress import TrainingProgress
+    from maskaae_cli.callbacks import TrainingProgress
 
     reads = []
     original = TrainingProgress.get_metrics

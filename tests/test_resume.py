@@ -21,8 +21,8 @@ from wandb_records import history, run_info
 
 from maskaae_cli import checkpoint_io
 from maskaae_cli.checkpoint_io import atomic_torch_save
+from maskaae_cli.errors import TrainingInterrupted
 from maskaae_cli.resume import find_resume_point, resume_config
-from maskaae_cli.signals import TrainingInterrupted
 from maskaae_cli.training import train
 
 SCHEDULE = ("mask/reg_weight", "lr/ae", "lr/critic", "lr/gen", "lr/mask")

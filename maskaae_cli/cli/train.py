@@ -135,8 +135,8 @@ def train(
     maskaae train --resume RUN.
     """
     options = {**locals(), "overwrite": overwrite or None, "compile_nets": compile_nets or None}
+    from maskaae_cli.errors import TrainingInterrupted
     from maskaae_cli.resume import find_resume_point, resume_command, resume_config
-    from maskaae_cli.signals import TrainingInterrupted
     from maskaae_cli.training import train as run_training  # (heavy imports)
 
     point, line = None, None
