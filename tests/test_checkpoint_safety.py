@@ -83,6 +83,7 @@ def test_good_checkpoint_via_folder_or_file(trained_run):
     assert torch.equal(a.mask.alpha, b.mask.alpha) and a.step_count == b.step_count == 20
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line(tmp_path, trained_run):
     """The installed entry point, end to end in a fresh process."""
     path = write_bad("torch-save-of-custom-class", tmp_path, trained_run)

@@ -35,6 +35,7 @@ def result_written(out: Path, job_id: str) -> bool:
     return submitit.LocalJob(out / "submitit", job_id).paths.result_pickle.exists()
 
 
+@pytest.mark.slow
 def test_local_executor_runs_the_sweep_and_records_the_job_ids(tmp_path):
     out, control = tmp_path / "sw", tmp_path / "control"
     control.mkdir()
@@ -55,6 +56,7 @@ def test_local_executor_runs_the_sweep_and_records_the_job_ids(tmp_path):
     assert jobs(out)["runs"] == record["runs"] and len(calls(control)) == 4
 
 
+@pytest.mark.slow
 def test_failed_and_cancelled_tasks_run_again_finished_and_running_ones_do_not(tmp_path):
     out, control = tmp_path / "sw", tmp_path / "control"
     control.mkdir()

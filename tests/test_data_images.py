@@ -305,6 +305,7 @@ def tiny_recipe(path: Path, **model) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mnist", "folder"])
 def test_cli_trains_on_images(tmp_path, capsys, kind):
     if kind == "mnist":
@@ -325,6 +326,7 @@ def test_cli_trains_on_images(tmp_path, capsys, kind):
     assert conv == (kind == "folder")  # 3-channel 32x32 images get the conv nets
 
 
+@pytest.mark.slow
 def test_real_process_error_has_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "maskaae_cli", "train", "--dataset", "cifar10",
                              "--data-dir", str(tmp_path), "--no-download", "--out", str(tmp_path / "run")],

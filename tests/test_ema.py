@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 import torch
 from cli_support import run_cli
 from helpers import tiny_config
@@ -96,6 +97,7 @@ def test_off_at_zero_and_before_the_first_update(tmp_path):
     assert on.generator() == (on.decoder, on.mask)  # nothing averaged yet
 
 
+@pytest.mark.slow
 def test_training_path_is_unchanged_and_checkpoint_keeps_the_average(tmp_path):
     plain = train(tiny_config(tmp_path / "plain", optim={"ema_decay": 0.0}))
     averaged = train(tiny_config(tmp_path / "ema", optim={"ema_decay": 0.9}))
@@ -124,6 +126,7 @@ def test_checkpoint_without_average_loads_with_it_off(tmp_path):
     assert model.ema is None
 
 
+@pytest.mark.slow
 def test_run_from_before_the_average_resumes_and_loads(tmp_path, capsys):
     """A checkpoint without a moving average (older maskaae, or ema_decay 0) resumes without one."""
     run = tmp_path / "run"

@@ -253,6 +253,7 @@ def random_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return path
 
 
+@pytest.mark.slow
 def test_inception_weights_from_the_hub_cache_are_used(image_ckpt, capsys, tmp_path, monkeypatch):
     home = tmp_path / "torch-home"
     monkeypatch.setenv("TORCH_HOME", str(home))

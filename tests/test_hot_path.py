@@ -3,6 +3,7 @@
 import os
 
 import lightning as L
+import pytest
 import torch
 from cli_support import run_cli
 from helpers import tiny_config
@@ -93,6 +94,7 @@ def test_cuda_check_variable_is_restored_after_a_cpu_fit(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
     model = MaskAAE(tiny_config(tmp_path).to_dict(), (16,), is_image=False)
     keys = list(model.state_dict())

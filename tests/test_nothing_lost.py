@@ -79,6 +79,7 @@ class _FailAtStart(L.Callback):
         raise RuntimeError("boom before the first iteration")
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_before_training_leaves_the_old_run_as_it_was(finished_run):
     before = snapshot(finished_run)
     cfg = tiny_config(finished_run, train={"overwrite": True, "seed": 3})
@@ -88,6 +89,7 @@ def test_a_run_that_fails_before_training_leaves_the_old_run_as_it_was(finished_
     assert [p.name for p in finished_run.parent.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run_once_the_new_one_trains(finished_run, capsys):
     old = json.loads((finished_run / "run.json").read_text())
     code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(finished_run.parent / "tiny.yaml"), *TINY,
@@ -112,6 +114,7 @@ def _lock_record(folder: Path, pid: int, host: str) -> None:
     (folder / LOCK).write_text(json.dumps({"pid": pid, "host": host, "started": "then"}) + "\n")
 
 
+@pytest.mark.slow
 def test_a_live_lock_refuses_a_second_run_and_resume(finished_run, capsys):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -128,6 +131,7 @@ def test_a_live_lock_refuses_a_second_run_and_resume(finished_run, capsys):
         sleeper.wait()
 
 
+@pytest.mark.slow
 def test_a_stale_lock_does_not_block(finished_run, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -152,6 +156,7 @@ def test_lock_from_another_host_is_stale_only_when_untouched(tmp_path):
 
 
 # ------------------------------------------------------------------------ divergence
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_one_line_and_no_summary(tmp_path, capsys):
     out = tmp_path / "blowup"
     code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path / "tiny.yaml"), *TINY, "--out",

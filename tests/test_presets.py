@@ -73,6 +73,7 @@ def test_idx_data_keep_their_path_under_the_mnist_preset(tmp_path, monkeypatch):
     assert cfg.model == Config.from_dict(load_recipe("mnist-cpu")).model
 
 
+@pytest.mark.slow
 def test_the_preset_is_recorded_and_announced(tmp_path, capsys, monkeypatch):
     from cli_support import run_cli
 
@@ -88,6 +89,7 @@ def test_the_preset_is_recorded_and_announced(tmp_path, capsys, monkeypatch):
     assert json.loads((out / "run.json").read_text())["recipe"] == "mnist-cpu"
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_outside_the_source_tree_trains_from_its_presets(tmp_path):
     """The presets ship in the wheel: built, installed with --target, and run from another folder
     with only that copy of the package importable."""

@@ -54,6 +54,7 @@ class OptimizerStates(L.Callback):
         self.states = [copy.deepcopy(opt.state_dict()) for opt in trainer.optimizers]
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp_path, capsys):
     recipe = tiny_recipe(tmp_path / "tiny.yaml")
     out = tmp_path / "run"
@@ -112,6 +113,7 @@ def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp
     assert float(final["lr/ae"]) < 5e-4 and float(final["mask/reg_weight"]) > 2 / 6  # it moved
 
 
+@pytest.mark.slow
 def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_path, monkeypatch):
     sections = {"train": {"max_steps": 20, "log_every": 5, "eval_every": 10, "ckpt_every": 100}}
     out, reference = tmp_path / "run", tmp_path / "reference"
@@ -148,6 +150,7 @@ def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_p
             assert g == w
 
 
+@pytest.mark.slow
 def test_resumed_wandb_run_keeps_its_id(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -166,6 +166,7 @@ def test_cycle_weight_follows_c_when_asked(tmp_path):
     assert "cycle" not in model.mask_loss_terms(x, 30)[0]
 
 
+@pytest.mark.slow
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     """WAE has no mask, so no field of MASK_ONLY_FIELDS (every one changed here, under the budget
     schedule) touches its training: a WAE baseline stays valid when only they change, and a sweep

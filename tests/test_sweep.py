@@ -243,6 +243,7 @@ def test_runs_with_cuda_graphs_join_a_sweep_made_without(tmp_path):
     assert sorted(job.spec.name for job in more.calls) == ["maae-m2-s1", "wae-m2-s1"]
 
 
+@pytest.mark.slow
 def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them(tmp_path):
     """WAE trains the same whatever the mask's settings (tests/test_steps.py), so WAE runs may join
     a folder made under other ones; MaskAAE runs must repeat those of the folder's MaskAAE runs."""

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 from cli_support import run_cli
@@ -17,6 +18,7 @@ TINY = ["--n-true", "2", "--data-dim", "16", "--m", "6", "--max-steps", "12", "-
         "--log-every", "3", "--threads", "1", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_cli_run_writes_everything(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
@@ -58,6 +60,7 @@ def test_checkpoint_reloads_to_identical_outputs(trained_run):
     assert a.step_count == summary["steps"] == 20
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_other_seed_differs(tmp_path):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -77,6 +80,7 @@ def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
     assert (out / "precious.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     recipe = tiny_recipe(tmp_path / "r.yaml")
@@ -90,6 +94,7 @@ def test_overwrite_replaces_the_run_folder(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["seed"] == 4
 
 
+@pytest.mark.slow
 def test_bad_options_give_one_clear_line(tmp_path):
     cases = [(["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
              (["--model", "vae"], "unknown --model 'vae'"),
