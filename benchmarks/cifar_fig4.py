@@ -38,18 +38,9 @@ from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cifar_eval import prepare  # noqa: E402
+from fig4_common import cli, plot_against_m  # noqa: E402
 
 TARGETS = {"within": 1.10, "min_active": 10, "mle_band": (0.5, 2.0), "minutes": 30}
-MODELS = ("wae", "maae")
-
-
-def cli(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``maskaae ARGS`` as a user runs it (this interpreter, this package)."""
-    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, args)], capture_output=True,
-                            text=True)
-    if check and result.returncode != 0:
-        sys.exit(f"error: maskaae {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
-    return result
 
 
 def recorded(spec: RunSpec, records: Path, classifier_sha: str) -> dict[str, Any] | None:
@@ -174,39 +165,13 @@ def verdicts(rows: list[dict[str, Any]], mle: float | None) -> list[dict[str, An
 
 
 def figure(rows: list[dict[str, Any]], path: Path, title: str, mle: float | None) -> None:
-    import matplotlib
+    def mark(ax: Any, all_m: list[int]) -> None:
+        if mle:
+            ax.axhline(mle, color="green", lw=1, label=f"MLE estimate {mle:.0f}")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_q, ax_a) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours, names = {"wae": "tab:orange", "maae": "tab:blue"}, {"wae": "WAE", "maae": "MaskAAE"}
-    for model in MODELS:
-        for seed, style in ((0, "o-"), (1, "s")):
-            pts = sorted((r["m"], r) for r in rows if r["model"] == model and r["seed"] == seed)
-            if not pts:
-                continue
-            kw = {"color": colours[model], "label": names[model] + (" (seed 1)" if seed else ""),
-                  "mfc": "none" if seed else colours[model]}
-            ax_q.plot([m for m, _ in pts], [r["frechet_classifier"] for _, r in pts], style, **kw)
-            if model == "maae":
-                ax_a.plot([m for m, _ in pts], [r["active_dims"] for _, r in pts], style, **kw)
-    all_m = sorted({r["m"] for r in rows})
-    ax_a.plot(all_m, all_m, "--", color="grey", lw=1, label="all m (WAE)")
-    if mle:
-        ax_a.axhline(mle, color="green", lw=1, label=f"MLE estimate {mle:.0f}")
-    ax_q.set(ylabel="Frechet distance, CIFAR-10 classifier features", title="sample quality against m")
-    ax_a.set(ylabel="active dimensions", title="dimensions the mask keeps")
-    for ax in (ax_q, ax_a):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(all_m, [str(m) for m in all_m])
-        ax.set_xlabel("latent size m")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    quality = [("frechet_classifier", "Frechet distance, CIFAR-10 classifier features",
+                "sample quality against m")]
+    plot_against_m(rows, path, title, quality, mark, figsize=(11, 4.2))
 
 
 def main() -> None:

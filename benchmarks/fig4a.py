@@ -19,6 +19,7 @@ last-weights.md repeats the tables and verdicts with the same runs' last weights
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import sys
@@ -32,7 +33,7 @@ from discovery import recent_mean, val_history
 
 from maskaae_cli.cli.sweep import cost_lines
 from maskaae_cli.sweep.plot import plot_sweep
-from maskaae_cli.sweep.results import RunResult, cost_summary, read_results_csv, write_results
+from maskaae_cli.sweep.results import RunResult, cost_summary, write_results
 
 INT_FIELDS = ("m", "seed", "active_dims", "steps")
 FLOAT_FIELDS = ("value", "wall_seconds", "job_seconds")
@@ -43,7 +44,9 @@ def load_rows(folder: Path, model: str) -> list[RunResult]:
     if not (folder / "results.csv").is_file():
         sys.exit(f"error: {folder}/results.csv not found: give a `maskaae sweep-m` output folder")
     rows = []
-    for raw in read_results_csv(folder / "results.csv"):
+    with (folder / "results.csv").open(newline="") as f:
+        raws = list(csv.DictReader(f))
+    for raw in raws:
         if raw["model"] != model:
             continue
         values = {k: (None if v == "" else v) for k, v in raw.items()}

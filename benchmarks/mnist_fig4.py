@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,29 +36,18 @@ from maskaae_cli.sampling import reconstruct
 from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fig4_common import MODELS, cli, plot_against_m, run_sweep  # noqa: E402
 from mnist_eval import md5, prepare  # noqa: E402
 
 PAPER_ACTIVE = {32: 11, 64: 13, 110: 11}
 TARGETS = {"wae_u_ratio": 1.3, "maae_within": 1.15, "active": (9, 16), "minutes": 30}
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``maskaae ARGS`` as a user would (this interpreter, this package)."""
-    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, args)], capture_output=True,
-                            text=True)
-    if check and result.returncode != 0:
-        sys.exit(f"error: maskaae {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
-    return result
-
-
 def sweep(args: argparse.Namespace, eval_dir: Path, ms: str, seeds: str) -> None:
     words = ["sweep-m", "--dataset", f"idx:{eval_dir / 'data'}", "--recipe", args.recipe, "--m", ms,
              "--seeds", seeds, "--jobs", args.jobs, "--threads", 1, "--eval-features",
              eval_dir / "digit_features.pt", "--out", args.workdir / "sweep", "--no-progress"]
-    print("$ maskaae " + " ".join(map(str, words)), flush=True)
-    result = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], text=True)
-    if result.returncode != 0:
-        sys.exit("error: the sweep had failed runs: re-run the same command to retry them")
+    run_sweep(words)
 
 
 @torch.no_grad()
@@ -128,45 +116,16 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def figure(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
+    def mark(ax: Any, all_m: list[int]) -> None:
+        ax.axhspan(TARGETS["active"][0], TARGETS["active"][1], color="green", alpha=0.1, label="target 9-16")
+        for m, n in PAPER_ACTIVE.items():
+            if m <= max(all_m):
+                ax.plot([m], [n], "k*", ms=9, label="paper" if m == 32 else None)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_q, ax_p, ax_a) = plt.subplots(1, 3, figsize=(15, 4.2))
-    colours = {"wae": "tab:orange", "maae": "tab:blue"}
-    names = {"wae": "WAE", "maae": "MaskAAE"}
-    for model in ("wae", "maae"):
-        for seed, style in ((0, "o-"), (1, "s")):
-            pts = sorted((r["m"], r) for r in rows if r["model"] == model and r["seed"] == seed)
-            if not pts:
-                continue
-            ms = [m for m, _ in pts]
-            label = f"{names[model]}" + (" (seed 1)" if seed else "")
-            kw = {"color": colours[model], "label": label, "mfc": "none" if seed else colours[model]}
-            ax_q.plot(ms, [r["frechet_classifier"] for _, r in pts], style, **kw)
-            ax_p.plot(ms, [r["frechet_pixels"] for _, r in pts], style, **kw)
-            if model == "maae":
-                ax_a.plot(ms, [r["active_dims"] for _, r in pts], style, **kw)
-    all_m = sorted({r["m"] for r in rows})
-    ax_a.plot(all_m, all_m, "--", color="grey", lw=1, label="all m (WAE)")
-    ax_a.axhspan(TARGETS["active"][0], TARGETS["active"][1], color="green", alpha=0.1, label="target 9-16")
-    for m, n in PAPER_ACTIVE.items():
-        if m <= max(all_m):
-            ax_a.plot([m], [n], "k*", ms=9, label="paper" if m == 32 else None)
-    ax_q.set(ylabel="Frechet distance, digit-classifier features", title="sample quality against m")
-    ax_p.set(ylabel="Frechet distance, pixels", title="sample quality in pixel space")
-    ax_a.set(ylabel="active dimensions", title="dimensions the mask keeps")
-    for ax in (ax_q, ax_p, ax_a):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(all_m, [str(m) for m in all_m])
-        ax.set_xlabel("latent size m")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    quality = [("frechet_classifier", "Frechet distance, digit-classifier features",
+                "sample quality against m"),
+               ("frechet_pixels", "Frechet distance, pixels", "sample quality in pixel space")]
+    plot_against_m(rows, path, title, quality, mark, figsize=(15, 4.2))
 
 
 def main() -> None:
@@ -204,7 +163,7 @@ def main() -> None:
     real_stats = compute_real(images, build_feature_space(str(features)), 500)
     study = json.loads((args.workdir / "sweep" / "sweep.json").read_text())
     rows = []
-    models = ["wae", "maae"]
+    models = list(MODELS)
     wanted = grid(models, parse_int_range(args.m, "--m", 1), [0])
     if args.seed1_m:
         wanted += grid(models, parse_int_range(args.seed1_m, "--seed1-m", 1), [1])

@@ -118,7 +118,7 @@ class OptimConfig:
     """The four optimisers and the learning-rate schedule (the mask's own: the mask: section).
 
     The defaults are the synthetic preset's: the paper's values except where docs/algorithm.md
-    says otherwise; docs/mask-schedule.md has the measurements that chose them.
+    says otherwise; benchmarks/mask-schedule.md has the measurements that chose them.
     """
 
     batch_size: int = option(64, "Mini-batch size per step and per device: the global batch is batch-size "

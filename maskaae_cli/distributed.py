@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.strategies import DDPStrategy
 
@@ -47,21 +46,3 @@ def hardware_kwargs(t: TrainConfig) -> dict[str, Any]:
         strategy = DDPStrategy(find_unused_parameters=True)
     return {"accelerator": t.accelerator, "devices": parse_devices(t.devices),
             "num_nodes": t.num_nodes, "strategy": strategy, "precision": t.precision}
-
-
-class RankAgreement(L.Callback):
-    """At the end of training, checks that every process holds the same parameters.
-
-    The largest absolute difference from rank 0 over all parameters (encoder, decoder,
-    critic and beta) is kept in ``max_abs_diff``; 0.0 means the ranks agree exactly.
-    """
-
-    def __init__(self) -> None:
-        self.max_abs_diff: float | None = None
-
-    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        flat = torch.cat([p.detach().float().flatten() for p in module.parameters()])
-        gathered = trainer.strategy.all_gather(flat)  # (world, n) under DDP, (n,) on one device
-        if gathered.dim() == 1:
-            gathered = gathered.unsqueeze(0)
-        self.max_abs_diff = float((gathered - gathered[0]).abs().max())

@@ -1,5 +1,8 @@
 """The exceptions that the CLI turns into a single clear error line (no torch imported here)."""
 
+import signal
+from pathlib import Path
+
 from maskaae_cli.run_files import LAST_CHECKPOINT
 
 
@@ -28,3 +31,20 @@ class TrainingDiverged(Exception):  # noqa: N818  (a run's end, reported as one 
         super().__init__(f"training diverged: {what} is not finite at iteration {iteration}{since}; "
                          f"{LAST_CHECKPOINT} keeps the last finite checkpoint, if one was due; lower the "
                          "learning rates (optim.lr_*, mask.lr) or change the seed, then train again")
+
+
+class TrainingInterrupted(Exception):  # noqa: N818  (a normal way for a run to end, not an error)
+    """Training stopped on a signal after saving ``checkpoint`` at ``iteration``."""
+
+    def __init__(self, signum: int, iteration: int, checkpoint: Path, is_global_zero: bool) -> None:
+        self.signum, self.iteration, self.checkpoint = signum, iteration, checkpoint
+        self.is_global_zero = is_global_zero
+        super().__init__(f"{self.signal_name} at iteration {iteration}; checkpoint {checkpoint}")
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM

@@ -6,8 +6,6 @@ per pass is paid eight times per iteration (the numbers are in the throughput no
 
 from __future__ import annotations
 
-import os
-
 import lightning as L
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
@@ -16,7 +14,6 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from maskaae_cli.lightning_seam import count_step
 
 _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
-_NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 def direct_step_ok(trainer: L.Trainer, module: L.LightningModule | None = None) -> bool:
@@ -56,34 +53,3 @@ def count_optimizer_steps(opt: LightningOptimizer, n: int) -> None:
     counter (``global_step``), as ``direct_optimizer_step`` would have."""
     for _ in range(n):
         count_step(opt)
-
-
-class CheapCudaCheck(L.Callback):
-    """On the CPU, let ``torch.cuda.is_available()`` ask the CUDA runtime instead of NVML while fitting.
-
-    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (so that forked processes can
-    still start CUDA). With it set, every ``torch.optim`` step on a CUDA build of torch calls
-    ``torch.cuda.is_available()``, which then loads the NVML library again each time unless
-    CUDA is initialised: tens of microseconds per optimiser step on a CPU run, eight steps per
-    iteration. On the CPU accelerator CUDA is never used, so the check is switched off for
-    the fit and restored afterwards.
-    """
-
-    def __init__(self) -> None:
-        self._saved: str | None = None
-        self._active = False
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if pl_module.device.type == "cpu" and _NVML_CHECK in os.environ:
-            self._saved, self._active = os.environ.pop(_NVML_CHECK), True
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._restore()
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exc: BaseException) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        if self._active and self._saved is not None:
-            os.environ[_NVML_CHECK] = self._saved
-        self._active = False

@@ -23,7 +23,7 @@ from typing import Any
 from maskaae_cli.atomic_io import write_json
 from maskaae_cli.errors import UserError
 from maskaae_cli.run_files import LOCK, foreign_entries
-from maskaae_cli.run_lock import STALE_SECONDS, _alive, is_stale, read_lock
+from maskaae_cli.run_lock import STALE_SECONDS, is_stale, pid_alive, read_lock
 
 
 def journal_path(target: Path) -> Path:
@@ -79,7 +79,7 @@ class Replace:
 def _owner_alive(record: dict[str, Any], journal: Path, target: Path) -> bool:
     """Whether the process that wrote the journal may still be replacing the folder."""
     if record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int):
-        return record["pid"] == os.getpid() or _alive(record["pid"])
+        return record["pid"] == os.getpid() or pid_alive(record["pid"])
     try:
         recent = time.time() - journal.stat().st_mtime < STALE_SECONDS
     except OSError:

@@ -29,23 +29,10 @@ from maskaae_cli.replace_journal import Replace, recover_near
 from maskaae_cli.run_files import CONFIG, RUN_RECORD, foreign_entries
 from maskaae_cli.run_folder import is_run_folder
 from maskaae_cli.run_lock import RunLock, check_unlocked
+from maskaae_cli.writable import check_writable
 
-__all__ = ["PreparedRunDir", "check_out_dir", "check_out_outside_data", "prepare_run_dir", "write_json",
-           "write_run_record"]
-
-
-def check_writable(path: Path, option: str = "--out") -> None:
-    """Raise :class:`UserError` unless ``path`` is, or can be made as, a folder we may write in."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is a file, not a folder: choose another {option}")
-    parent = path
-    while not parent.exists():  # the nearest existing ancestor must be a writable folder
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"{option} {path}: {parent} is a file, so no folder can be made there: "
-                        f"choose another {option}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {path}: no permission to write in {parent}: choose another {option}")
+__all__ = ["PreparedRunDir", "check_out_dir", "check_out_outside_data", "check_writable", "prepare_run_dir",
+           "write_json", "write_run_record"]
 
 
 def _protected(path: Path) -> str | None:

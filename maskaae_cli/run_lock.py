@@ -25,7 +25,8 @@ HEARTBEAT_SECONDS = 20.0
 STALE_SECONDS = 300.0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (someone else's process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,7 +57,7 @@ def is_stale(folder: Path, record: dict[str, Any]) -> bool:
     if record.get("pid") == os.getpid() and record.get("host") == socket.gethostname():
         return False
     if record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int):
-        return not _alive(record["pid"])
+        return not pid_alive(record["pid"])
     try:
         age = time.time() - (folder / LOCK).stat().st_mtime
     except FileNotFoundError:

@@ -20,6 +20,7 @@ import torch
 
 from maskaae_cli.atomic_io import atomic_write
 from maskaae_cli.errors import UserError
+from maskaae_cli.writable import writable_ancestor
 
 IMAGE_FORMATS = (".png", ".npz", ".pt")
 VECTOR_FORMATS = (".npz", ".pt", ".csv")
@@ -70,14 +71,7 @@ def check_output(path: Path, is_image: bool, overwrite: bool, n: int = 0,
         raise UserError(f"--out {path} is a folder: give a file name such as samples{allowed[0]}")
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists: choose another --out or pass --overwrite to replace it")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {path}: {parent} is a file, so no folder can be made there: choose "
-                        "another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: no permission to write in {parent}: choose another --out")
+    parent = writable_ancestor(path.parent, "--out", path)
     values = n * math.prod(sample_shape)
     if suffix == ".png" and n > MAX_GRID:
         raise UserError(f"-n {n}: a PNG grid holds at most {MAX_GRID} images; write .npz for more")

@@ -13,7 +13,7 @@ class MaskConfig:
     """Everything only the mask reads: a model without a mask (``--model wae``) trains bit for bit the
     same whatever these are (tests/test_steps.py varies every one), so a WAE run stays valid when
     only they change. The defaults are the synthetic preset's; docs/algorithm.md says where they
-    depart from the paper and docs/mask-schedule.md how they were found."""
+    depart from the paper and benchmarks/mask-schedule.md how they were found."""
 
     beta_init_min: float = 2.3  # beta ~ U[beta_init_min, beta_init_max] (the paper: U[0, 5])
     beta_init_max: float = 5.0

@@ -17,30 +17,31 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 
-from maskaae_cli.callbacks import FrechetEvaluation, MaskHistory
+from maskaae_cli.callbacks import (
+    CheapCudaCheck,
+    CommitReplace,
+    DashboardLogging,
+    DivergenceGuard,
+    FrechetEvaluation,
+    GracefulStop,
+    MaskHistory,
+    RankAgreement,
+    TrainingProgress,
+)
 from maskaae_cli.checkpoint_io import AtomicCheckpointIO
 from maskaae_cli.config import Config
 from maskaae_cli.data import MaskAAEDataModule
-from maskaae_cli.distributed import RankAgreement, hardware_kwargs
-from maskaae_cli.divergence import DivergenceGuard
+from maskaae_cli.distributed import hardware_kwargs
 from maskaae_cli.errors import Terminated, UserError
 from maskaae_cli.graph_policy import configure_cuda_graphs
-from maskaae_cli.hot_path import CheapCudaCheck
 from maskaae_cli.lightning_seam import wandb_run_started
 from maskaae_cli.limits import check_step_memory
-from maskaae_cli.loggers import (
-    DashboardLogging,
-    build_loggers,
-    new_wandb_id,
-    read_logger_record,
-    write_logger_record,
-)
+from maskaae_cli.loggers import build_loggers, new_wandb_id, read_logger_record, write_logger_record
 from maskaae_cli.metrics.features import FeatureSpace, describe, eval_feature_space
 from maskaae_cli.metrics.fid import compare, compute_real, summarise
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.model import MaskAAE
 from maskaae_cli.presets import runs_on_gpu
-from maskaae_cli.progress import TrainingProgress
 from maskaae_cli.resume import ResumePoint, prepare_resumed_run_dir
 from maskaae_cli.run_dir import (
     PreparedRunDir,
@@ -53,7 +54,6 @@ from maskaae_cli.run_dir import (
 from maskaae_cli.run_files import CHECKPOINT_DIR, FINAL_CHECKPOINT, LAST_CHECKPOINT, SUMMARY
 from maskaae_cli.run_lock import RunLock
 from maskaae_cli.sampling import generate, sample_batches
-from maskaae_cli.signals import GracefulStop
 from maskaae_cli.threads import ThreadChoice, forward_work, use_threads
 
 _console = Console(stderr=True, markup=False)
@@ -147,8 +147,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     loggers and checkpoints are rank-0 only too) and returns the summary, the others None.
     Everything that can be checked is checked before the folder is touched (the config, --out,
     the data, the feature space, W&B credentials, the hardware). A SIGINT / SIGTERM raises
-    :class:`maskaae_cli.signals.TrainingInterrupted` after saving ``checkpoints/last.ckpt``, a
-    non-finite value :class:`maskaae_cli.divergence.TrainingDiverged` (neither writes model.ckpt
+    :class:`maskaae_cli.errors.TrainingInterrupted` after saving ``checkpoints/last.ckpt``, a
+    non-finite value :class:`maskaae_cli.errors.TrainingDiverged` (neither writes model.ckpt
     or summary.json: the run is not finished). ``announce`` (the preset line) is printed once every
     check has passed, so bad input stays one error line; so is the line saying whether a run that
     asked for CUDA graphs (``train.cuda_graphs``) trains through them, or eagerly and why.
@@ -192,7 +192,7 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     try:
         folder = _take_folder(trainer, cfg, resume, wandb_id, threads)
         if folder is not None:
-            trainer.callbacks.append(_Commit(folder))
+            trainer.callbacks.append(CommitReplace(folder))
         start = time.perf_counter()
         trainer.fit(model, datamodule=dm, ckpt_path=resume.checkpoint if resume else None,
                     weights_only=True)
@@ -258,18 +258,6 @@ def _roll_back(folder: PreparedRunDir, interrupted: bool) -> None:
         _console.print(f"{folder.path}: stopped before the first iteration; " + (
             "the old run is back as it was" if old is not None else "no run folder was kept"),
             highlight=False, soft_wrap=True)
-
-
-class _Commit(L.Callback):
-    """Once the new run has trained its first iteration, the run it replaces is deleted."""
-
-    def __init__(self, folder: PreparedRunDir) -> None:
-        self.folder = folder
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        if self.folder.pending:
-            self.folder.commit()
 
 
 def check_precision(trainer: L.Trainer, asked: str) -> None:

@@ -8,7 +8,6 @@ Without ``--out`` they go into the run folder as traverse.png / .npz / .csv, whe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import IO
 
@@ -19,6 +18,7 @@ from maskaae_cli.errors import UserError
 from maskaae_cli.run_files import TRAVERSE_PICTURE
 from maskaae_cli.run_folder import run_folder_of as run_folder
 from maskaae_cli.traverse import Traversal
+from maskaae_cli.writable import writable_ancestor
 
 
 def run_folder_of(checkpoint: Path) -> Path:
@@ -60,14 +60,7 @@ def check_outputs(paths: dict[str, Path], overwrite: bool) -> None:
             raise UserError(f"--out {picture}: {path} is a folder: choose another --out")
         if path.exists() and not overwrite:
             raise UserError(f"{path} already exists: choose another --out or pass --overwrite to replace it")
-    parent = picture.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {picture}: {parent} is a file, so no folder can be made there: choose "
-                        "another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {picture}: no permission to write in {parent}: choose another --out")
+    writable_ancestor(picture.parent, "--out", picture)
 
 
 def tensors(tr: Traversal, is_image: bool) -> dict[str, np.ndarray]:

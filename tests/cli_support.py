@@ -1,8 +1,10 @@
-"""Helpers for the sample / fid / inspect tests: run the CLI in-process, build tiny checkpoints."""
+"""Helpers for the tests of the commands: run the CLI in-process, tiny image checkpoints, and FID's
+parts with a tiny extractor in place of Inception."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,9 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from maskaae_cli.cli.app import main
 from maskaae_cli.config import Config
+from maskaae_cli.metrics import fid
+from maskaae_cli.metrics.features import FeatureSpace
+from maskaae_cli.metrics.fid import FidResult
 from maskaae_cli.model import MaskAAE
 
 IMAGE_SHAPE = (1, 8, 8)
@@ -30,6 +35,15 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         sys.argv = old
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def fid_of(fake: Iterable[torch.Tensor], real: torch.Tensor, space: FeatureSpace, *, batch_size: int = 500,
+           cache: Path | None = None, kid: bool = False, prc: bool = False) -> FidResult:
+    """FID of ``fake`` batches against ``real`` in ``space`` the way `maskaae fid` computes it: the real
+    side from ``cache`` when it holds this very data (else computed and cached), then the generated side."""
+    need = kid or prc
+    side = fid.cached_real(real, cache, need) or fid.compute_real(real, space, batch_size, cache, need)
+    return fid.compare(fid.summarise(space, fake, need), side, space.name, kid, prc)
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> str:

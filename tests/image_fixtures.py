@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # fake_cifar10
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -38,21 +40,11 @@ def write_idx_set(root: Path, folder: str = "MNIST", n_train: int = 60, n_test: 
 
 
 def write_cifar(root: Path, per_batch: int = 10, n_test: int = 10) -> Path:
-    """``root/cifar-10-batches-py`` with data_batch_1..5, test_batch and batches.meta (pickles)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
-        n = n_test if name == "test_batch" else per_batch
-        entry = {"batch_label": name, "labels": rng.integers(0, 10, n).tolist(),
-                 "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "filenames": [f"{i}.png" for i in range(n)]}
-        with (folder / name).open("wb") as f:
-            pickle.dump(entry, f, protocol=2)
-    with (folder / "batches.meta").open("wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f, protocol=2)
-    return folder
+    """``root/cifar-10-batches-py`` with data_batch_1..5, test_batch and batches.meta (pickles): the
+    benchmarks' fake CIFAR-10 writer at test size."""
+    from fake_cifar10 import write_fake_cifar10
+
+    return write_fake_cifar10(root, n_train=5 * per_batch, n_test=n_test)
 
 
 def face(border: tuple[int, int, int], centre: tuple[int, int, int], inner: int = 150) -> Image.Image:

@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from cli_support import assert_one_line_error, run_cli
+from helpers import Payload
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.errors import UserError
-
-
-class Payload:
-    """Unpickling this calls open(path, 'w'): proof of whether a loader ran code from the file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def write_bad(kind: str, folder: Path, trained_run: Path) -> Path:
@@ -92,6 +83,7 @@ def test_good_checkpoint_via_folder_or_file(trained_run):
     assert torch.equal(a.mask.alpha, b.mask.alpha) and a.step_count == b.step_count == 20
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line(tmp_path, trained_run):
     """The installed entry point, end to end in a fresh process."""
     path = write_bad("torch-save-of-custom-class", tmp_path, trained_run)

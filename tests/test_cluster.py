@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from cli_support import assert_one_line_error, run_cli
 from cluster_support import ScriptedTrainer, calls, jobs, sweep, table, wait_for
-from conftest import run_cli, tiny_config
+from helpers import PERIODS, tiny_recipe
 
 from maskaae_cli.errors import UserError
 from maskaae_cli.sweep.cluster import parse_sbatch, parse_time
@@ -35,6 +35,7 @@ def result_written(out: Path, job_id: str) -> bool:
     return submitit.LocalJob(out / "submitit", job_id).paths.result_pickle.exists()
 
 
+@pytest.mark.slow
 def test_local_executor_runs_the_sweep_and_records_the_job_ids(tmp_path):
     out, control = tmp_path / "sw", tmp_path / "control"
     control.mkdir()
@@ -55,6 +56,7 @@ def test_local_executor_runs_the_sweep_and_records_the_job_ids(tmp_path):
     assert jobs(out)["runs"] == record["runs"] and len(calls(control)) == 4
 
 
+@pytest.mark.slow
 def test_failed_and_cancelled_tasks_run_again_finished_and_running_ones_do_not(tmp_path):
     out, control = tmp_path / "sw", tmp_path / "control"
     control.mkdir()
@@ -113,14 +115,11 @@ def test_failed_and_cancelled_tasks_run_again_finished_and_running_ones_do_not(t
 @pytest.mark.slow
 def test_a_real_sweep_through_the_local_executor(tmp_path, capsys):
     """The real job function: `maskaae train` subprocesses inside submitit's tasks, then the results."""
-    recipe = tmp_path / "tiny.yaml"
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg["train"] = {k: cfg["train"][k] for k in ("eval_every", "log_every", "ckpt_every", "eval_samples")}
-    recipe.write_text(yaml.safe_dump(cfg))
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", PERIODS)
     out = tmp_path / "sw"
-    code, stdout, err = run_cli(["sweep-m", "--m", "3", "--launcher", "submitit-local", "--time", "10",
-                                 "--recipe", recipe, "--max-steps", "6", "--threads", "1", "--out", out,
-                                 "--no-progress"], capsys)
+    code, stdout, err = run_cli(capsys, "sweep-m", "--m", "3", "--launcher", "submitit-local", "--time", "10",
+                                "--recipe", recipe, "--max-steps", "6", "--threads", "1", "--out", out,
+                                "--no-progress")
     assert code == 0, err
     rows = table(out)
     assert {r["status"] for r in rows.values()} == {"done"} and set(rows) == {"maae-m3-s0", "wae-m3-s0"}
@@ -136,18 +135,18 @@ def test_a_real_sweep_through_the_local_executor(tmp_path, capsys):
 
 def test_dry_run_prints_the_sbatch_script_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "sw"
-    code, stdout, err = run_cli(["sweep-m", "--m", "2,4", "--launcher", "slurm", "--dry-run", "--jobs", "2",
-                                 "--partition", "gpu", "--time", "1-02:00:00", "--account", "lab",
-                                 "--cpus-per-task", "6", "--sbatch", "qos=high", "--sbatch", "--exclusive",
-                                 "--out", out], capsys)
+    code, stdout, err = run_cli(capsys, "sweep-m", "--m", "2,4", "--launcher", "slurm", "--dry-run", "--jobs",
+                                "2", "--partition", "gpu", "--time", "1-02:00:00", "--account", "lab",
+                                "--cpus-per-task", "6", "--sbatch", "qos=high", "--sbatch", "--exclusive",
+                                "--out", out)
     assert code == 0, err
     for line in ("#SBATCH --array=0-3%2", "#SBATCH --partition=gpu", "#SBATCH --time=1560",
                  "#SBATCH --account=lab", "#SBATCH --cpus-per-task=6", "#SBATCH --gpus-per-node=1",
                  "#SBATCH --qos=high", "#SBATCH --exclusive", "submitit.core._submit"):
         assert line in stdout, line
     assert "maae-m4-s0" in stdout and not out.exists()
-    code, stdout, _ = run_cli(["sweep-m", "--m", "2", "--models", "wae", "--launcher", "slurm", "--dry-run",
-                               "--accelerator", "cpu", "--out", out], capsys)
+    code, stdout, _ = run_cli(capsys, "sweep-m", "--m", "2", "--models", "wae", "--launcher", "slurm",
+                              "--dry-run", "--accelerator", "cpu", "--out", out)
     assert code == 0 and "--gpus-per-node" not in stdout and "--array" not in stdout  # one run: one job
 
 
@@ -160,33 +159,27 @@ def test_dry_run_prints_the_sbatch_script_and_writes_nothing(tmp_path, capsys):
     (["--launcher", "slurm", "--collect", "--dry-run"], "--collect and --dry-run"),
 ])
 def test_bad_cluster_options_give_one_line(tmp_path, capsys, args, needle):
-    from cli_support import assert_one_line_error
-
     out = tmp_path / "sw"
-    code, _, err = run_cli(["sweep-m", "--m", "2", *args, "--out", out], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", *args, "--out", out)
     assert_one_line_error(code, err, needle)
     assert not out.exists()
 
 
 def test_without_submitit_one_line_says_how_to_install_it(tmp_path, capsys, monkeypatch):
-    from cli_support import assert_one_line_error
-
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
-    code, _, err = run_cli(["sweep-m", "--m", "2", "--launcher", "slurm", "--out", tmp_path / "sw"], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", "--launcher", "slurm", "--out", tmp_path / "sw")
     assert_one_line_error(code, err, "pip install 'maskaae[cluster]'")
     assert not (tmp_path / "sw").exists()
 
 
 def test_without_srun_one_line_says_where_to_run(tmp_path, capsys, monkeypatch):
-    from cli_support import assert_one_line_error
-
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun
-    code, _, err = run_cli(["sweep-m", "--m", "2", "--launcher", "slurm", "--out", tmp_path / "sw"], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", "--launcher", "slurm", "--out", tmp_path / "sw")
     assert_one_line_error(code, err, "'srun' is not on this machine's PATH")
 
 
 def test_help_explains_the_cluster_options(capsys):
-    code, out, _ = run_cli(["sweep-m", "--help"], capsys)
+    code, out, _ = run_cli(capsys, "sweep-m", "--help")
     assert code == 0
     for option in ("--launcher", "--collect", "--no-wait", "--partition", "--time", "--gpus-per-task",
                    "--cpus-per-task", "--account", "--sbatch", "maskaae[cluster]"):

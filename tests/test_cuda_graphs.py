@@ -8,7 +8,8 @@ import json
 import lightning as L
 import pytest
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 from rich.console import Console
 
 import maskaae_cli.training
@@ -49,11 +50,12 @@ def test_cuda_graphs_option_reaches_the_config(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(maskaae_cli.training, "train",
                         lambda cfg, resume=None, announce=None: seen.append(cfg) or {})
     for flag in ([], ["--cuda-graphs"], ["--no-cuda-graphs"]):
-        code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
+        code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", *flag)
         assert code == 0, err
     assert [cfg.train.cuda_graphs for cfg in seen] == [None, True, False]
 
 
+@pytest.mark.slow
 def test_a_cpu_run_asking_for_graphs_trains_eagerly_says_why_and_changes_nothing(tmp_path, said):
     """The eager path with and without the option: the same weights, logs and mask history."""
     runs = {}
@@ -138,6 +140,7 @@ def test_graphed_training_counts_every_step_and_logs_what_eager_logs(tmp_path, g
     assert all(float(r["lr/ae"]) > 0 and float(r["mask/reg_weight"]) > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_tensor_learning_rates_saves_and_resumes(tmp_path, graph_body, monkeypatch):
     run = tmp_path / "run"
     drop = {"lr_drop_periods": 2}  # the auto-encoder's rate drops at iteration 10, as the run resumes

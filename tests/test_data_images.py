@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import run_cli
+from cli_support import run_cli
+from helpers import Payload
 from image_fixtures import (
     digits,
     face,
@@ -42,7 +43,7 @@ def cfg_for(dataset: str, root: Path | None = None, **kw) -> DataConfig:
 def train_cli(capsys, tmp_path: Path, *args) -> tuple[int, str]:
     """``maskaae train ARGS`` with a throw-away run folder; (exit code, stderr)."""
     out = Path(tempfile.mkdtemp(dir=tmp_path.parent)) / "run"  # outside any image folder
-    code, _, err = run_cli(["train", *args, "--out", out, "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", *args, "--out", out, "--no-progress")
     return code, err
 
 
@@ -131,10 +132,14 @@ def test_cifar10_pickle_batches(tmp_path):
 
 
 def test_cifar_pickle_with_code_is_refused(tmp_path, capsys):
+    import pickle
+
     folder = write_cifar(tmp_path)
-    (folder / "data_batch_3").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    marker = tmp_path / "code-was-run"
+    (folder / "data_batch_3").write_bytes(pickle.dumps(Payload(marker)))
     code, err = train_cli(capsys, tmp_path, "--dataset", "cifar10", "--data-dir", tmp_path, "--no-download")
     one_error_line(code, err, "data_batch_3", "delete it")
+    assert not marker.exists()  # refused before its code ran
 
 
 # --------------------------------------------------------------------------------- CelebA
@@ -220,8 +225,8 @@ def test_missing_mnist_without_download(tmp_path, capsys):
 
 def test_failed_data_load_leaves_no_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", "--dataset", "mnist", "--data-dir", tmp_path / "data", "--no-download",
-                            "--out", out, "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", tmp_path / "data",
+                           "--no-download", "--out", out, "--no-progress")
     assert code == 2 and not out.exists()  # so the same command works once the data is there
 
 
@@ -300,6 +305,7 @@ def tiny_recipe(path: Path, **model) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mnist", "folder"])
 def test_cli_trains_on_images(tmp_path, capsys, kind):
     if kind == "mnist":
@@ -309,8 +315,8 @@ def test_cli_trains_on_images(tmp_path, capsys, kind):
         write_image_folder(tmp_path / "imgs", n=10)
         data = ["--dataset", f"folder:{tmp_path / 'imgs'}", "--image-size", "32"]
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", *data, "--recipe", tiny_recipe(tmp_path / "r.yaml"), "--max-steps", "3",
-                            "--out", out, "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", *data, "--recipe", tiny_recipe(tmp_path / "r.yaml"),
+                           "--max-steps", "3", "--out", out, "--no-progress")
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and 0 <= summary["active_dims"] <= 4
@@ -320,6 +326,7 @@ def test_cli_trains_on_images(tmp_path, capsys, kind):
     assert conv == (kind == "folder")  # 3-channel 32x32 images get the conv nets
 
 
+@pytest.mark.slow
 def test_real_process_error_has_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "maskaae_cli", "train", "--dataset", "cifar10",
                              "--data-dir", str(tmp_path), "--no-download", "--out", str(tmp_path / "run")],

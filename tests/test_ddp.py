@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_support import assert_one_line_error
-from conftest import run_cli
+from cli_support import assert_one_line_error, run_cli
 
 from maskaae_cli.config import TrainConfig
 from maskaae_cli.data.loading import ShardedRandomSampler
@@ -29,6 +28,7 @@ def ddp_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_both_ranks_end_with_identical_nets_and_mask(ddp_run):
     r0, r1 = (torch.load(ddp_run / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert (r0["rank"], r1["rank"]) == (0, 1) and r0["world_size"] == r1["world_size"] == 2
@@ -85,6 +85,6 @@ def test_several_devices_or_ddp_use_ddp_with_unused_parameter_search():
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
 ])
 def test_bad_hardware_options_give_one_clear_line(tmp_path, capsys, args, message):
-    code, _, err = run_cli(["train", "--max-steps", "2", "--out", tmp_path / "run", *args], capsys)
+    code, _, err = run_cli(capsys, "train", "--max-steps", "2", "--out", tmp_path / "run", *args)
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "run").exists()

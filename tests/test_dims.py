@@ -17,6 +17,7 @@ from maskaae_cli.intrinsic_dim import estimate
 TOLERANCE = 0.15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_true", [4, 8])
 def test_estimates_on_synthetic_data_are_near_the_true_dimension(n_true, capsys):
     code, out, err = run_cli(capsys, "dims", "synthetic", "--n-true", n_true, "-n", 2000, "--json",

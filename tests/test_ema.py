@@ -2,8 +2,10 @@
 
 import csv
 
+import pytest
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.model import MaskAAE
@@ -95,6 +97,7 @@ def test_off_at_zero_and_before_the_first_update(tmp_path):
     assert on.generator() == (on.decoder, on.mask)  # nothing averaged yet
 
 
+@pytest.mark.slow
 def test_training_path_is_unchanged_and_checkpoint_keeps_the_average(tmp_path):
     plain = train(tiny_config(tmp_path / "plain", optim={"ema_decay": 0.0}))
     averaged = train(tiny_config(tmp_path / "ema", optim={"ema_decay": 0.9}))
@@ -123,6 +126,7 @@ def test_checkpoint_without_average_loads_with_it_off(tmp_path):
     assert model.ema is None
 
 
+@pytest.mark.slow
 def test_run_from_before_the_average_resumes_and_loads(tmp_path, capsys):
     """A checkpoint without a moving average (older maskaae, or ema_decay 0) resumes without one."""
     run = tmp_path / "run"
@@ -134,13 +138,13 @@ def test_run_from_before_the_average_resumes_and_loads(tmp_path, capsys):
     del ckpt["hyper_parameters"]["config"]["optim"]["ema_decay"]  # as maskaae wrote it before
     torch.save(ckpt, run / "checkpoints" / "last.ckpt")
     (run / "model.ckpt").unlink()
-    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "6", "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--max-steps", "6", "--no-progress")
     assert code == 0, err
     model = load_model(run)
     assert model.ema is None and model.step_count == 6
 
 
 def test_bad_decay_is_one_line(tmp_path, capsys):
-    code, out, err = run_cli(["train", "--ema-decay", "1", "--out", tmp_path / "r"], capsys)
+    code, out, err = run_cli(capsys, "train", "--ema-decay", "1", "--out", tmp_path / "r")
     assert code != 0 and "--ema-decay" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()

@@ -17,10 +17,12 @@ import torch_fidelity
 from cli_support import (
     TinyExtractor,
     assert_one_line_error,
+    fid_of,
     make_image_checkpoint,
     real_images,
     run_cli,
 )
+from helpers import Payload
 from PIL import Image
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
@@ -95,7 +97,7 @@ def test_image_fid_agrees_with_torch_fidelity_on_png_folders(tmp_path):
     model = load_model(make_image_checkpoint(tmp_path / "img.ckpt"))
     real = real_images(300)
     n = 250
-    ours = fid_metrics.compute_fid(sample_batches(model, n, seed=3, batch_size=64), real, tiny_space(),
+    ours = fid_of(sample_batches(model, n, seed=3, batch_size=64), real, tiny_space(),
                                    batch_size=64, kid=True)
     fake_png = save_png_folder(to_uint8(generate(model, n, seed=3)), tmp_path / "fake")
     real_png = save_png_folder(real, tmp_path / "real")
@@ -112,22 +114,22 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     model = load_model(make_image_checkpoint(tmp_path / "img.ckpt"))
     real, cache = real_images(200), tmp_path / "stats" / "mnist-test-tiny.npz"
     TinyExtractor.images_seen = 0
-    first = fid_metrics.compute_fid(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache)
+    first = fid_of(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache)
     assert TinyExtractor.images_seen == 300 and cache.is_file() and not first.real_cached
     with np.load(cache, allow_pickle=False) as f:
         assert f["mu"].shape == (12,) and f["sigma"].shape == (12, 12) and int(f["n"]) == 200
     TinyExtractor.images_seen = 0
-    second = fid_metrics.compute_fid(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache)
+    second = fid_of(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache)
     assert TinyExtractor.images_seen == 100  # only the generated side
     assert second.real_cached and second.fid == pytest.approx(first.fid, rel=1e-12)
     # KID needs the real features, which the stats-only cache lacks: recomputed once, then cached
     TinyExtractor.images_seen = 0
-    fid_metrics.compute_fid(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache, kid=True)
-    fid_metrics.compute_fid(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache, kid=True)
+    fid_of(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache, kid=True)
+    fid_of(sample_batches(model, 100, 0, 50), real, tiny_space(), cache=cache, kid=True)
     assert TinyExtractor.images_seen == 300 + 100
     # other real data under the same file name is never mistaken for the cached one
     TinyExtractor.images_seen = 0
-    other = fid_metrics.compute_fid(sample_batches(model, 100, 0, 50), real_images(200, seed=9),
+    other = fid_of(sample_batches(model, 100, 0, 50), real_images(200, seed=9),
                                     tiny_space(), cache=cache)
     assert TinyExtractor.images_seen == 300 and not other.real_cached
 
@@ -155,7 +157,8 @@ def test_fid_command_image_json_and_cache(image_ckpt, capsys, tmp_path):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["n"] == 120 and rec["features"] == f"{TINY}-12" and rec["dataset"] == "mnist"
-    assert rec["against"] == "test" and rec["steps"] == 0 and rec["active_dims"] >= 0
+    assert rec["against"] == "test" and rec["steps"] == 0
+    assert rec["m"] == 4 and rec["active_dims"] == 4  # untrained: every alpha_j starts at 0.9 or more
     assert rec["fid"] > 0 and "kid" in rec and 0 <= rec["precision"] <= 1 and 0 <= rec["recall"] <= 1
     assert rec["real_cached"] is False and TinyExtractor.images_seen == 270
     assert Path(rec["stats_cache"]) == tmp_path / "cache" / "fid-stats" / f"mnist-test-8px-{TINY}-12.npz"
@@ -250,6 +253,7 @@ def random_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return path
 
 
+@pytest.mark.slow
 def test_inception_weights_from_the_hub_cache_are_used(image_ckpt, capsys, tmp_path, monkeypatch):
     home = tmp_path / "torch-home"
     monkeypatch.setenv("TORCH_HOME", str(home))
@@ -272,8 +276,6 @@ def test_inception_weights_from_the_hub_cache_are_used(image_ckpt, capsys, tmp_p
 
 
 def test_inception_weights_file_holding_code_is_refused(image_ckpt, capsys, tmp_path):
-    from test_checkpoint_safety import Payload
-
     bad = tmp_path / "weights.pth"
     torch.save({"w": Payload(tmp_path / "code-was-run")}, bad)
     code, _, err = run_cli(capsys, "fid", image_ckpt, "-n", "6", "--inception-weights", bad)

@@ -61,6 +61,7 @@ def test_conversion_maps_every_layer_to_torch_fidelity_layout():
     assert torch.equal(state["Conv2d_1a_3x3.bn.weight"], torch.ones(32))  # TF's batch norm has no scale
 
 
+@pytest.mark.slow
 @needs_helper
 def test_fid_uses_the_installed_network_offline_and_names_it(empty_hub, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fid_cli, "dataset_split", lambda model, split: real_images(4))

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from maskaae_cli.graph_runner import GraphedTraining
@@ -91,6 +91,7 @@ def step_both(eager, run, data, step, gen):
 @pytest.mark.parametrize(("kind", "model", "scope"), [
     ("vectors", "maae", "iteration"), ("vectors", "wae", "iteration"), ("vectors", "maae", "critic"),
     ("grey", "maae", "iteration"), ("colour", "maae", "iteration")])
+@pytest.mark.slow
 def test_body_makes_the_eager_update(tmp_path, capturable_on_cpu, kind, model, scope):
     """Over a schedule that passes every phase, from the same weights, rows and noise, in float64:
     the same update as MaskAAE.eager_iteration (rounding only: tensor learning rates divide where
@@ -228,6 +229,7 @@ def test_noise_is_drawn_in_one_place(tmp_path, capturable_on_cpu):
     assert [name for name, _ in log.ops[:2]] == draws  # before anything else
 
 
+@pytest.mark.slow
 def test_every_phase_runs_on_the_meta_device(tmp_path, monkeypatch):
     """Meta tensors hold no values: reading one on the host (.item(), a branch, .tolist(), a copy to
     the CPU, a data-dependent shape) raises. The conv nets pass the whole schedule there, freeze and

@@ -3,8 +3,10 @@
 import os
 
 import lightning as L
+import pytest
 import torch
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config
 
 import maskaae_cli.training
 from maskaae_cli.model import MaskAAE
@@ -92,6 +94,7 @@ def test_cuda_check_variable_is_restored_after_a_cpu_fit(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_compile_keeps_checkpoint_keys_and_an_eager_penalty_critic(tmp_path):
     model = MaskAAE(tiny_config(tmp_path), (16,), is_image=False)
     keys = list(model.state_dict())
@@ -105,13 +108,13 @@ def test_compile_option_reaches_the_config(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(maskaae_cli.training, "train",
                         lambda cfg, resume=None, announce=None: seen.append(cfg) or {})
     for flag in ([], ["--compile"]):
-        code, _, err = run_cli(["train", "--out", tmp_path / "run", *flag], capsys)
+        code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", *flag)
         assert code == 0, err
     assert [cfg.train.compile for cfg in seen] == [False, True]
 
 
 def test_progress_bar_reads_metrics_only_on_logging_iterations(tmp_path, monkeypatch):
-    from maskaae_cli.progress import TrainingProgress
+    from maskaae_cli.callbacks import TrainingProgress
 
     reads = []
     original = TrainingProgress.get_metrics

@@ -3,7 +3,7 @@
 import math
 
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from torch import nn
 
 from maskaae_cli.metrics.latent_cycle import latent_cycle_error

@@ -4,7 +4,8 @@ alpha_j, mask heatmaps and the config; metrics.csv is continued, not replaced, o
 import csv
 import json
 
-from conftest import tiny_config
+import pytest
+from helpers import tiny_config
 from wandb_records import history, run_info
 
 from maskaae_cli.loggers import _KeepingWriter
@@ -13,6 +14,7 @@ from maskaae_cli.training import train
 SMALL = {"max_steps": 10, "log_every": 2, "eval_every": 5}
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_active_dims_and_alpha_series(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -73,6 +75,7 @@ def test_metrics_csv_is_continued_from_the_resumed_step(tmp_path):
         ("4", "1.0", "", ""), ("9", "0.9", "", ""), ("9", "", "0.5", ""), ("10", "0.7", "", "0.1")]
 
 
+@pytest.mark.slow
 def test_image_runs_log_a_sample_grid_and_the_traversal(tmp_path):
     from image_fixtures import write_idx_set
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

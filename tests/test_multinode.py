@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import tiny_config
+from helpers import PERIODS, tiny_config, tiny_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,15 +44,12 @@ def two_nodes(cwd: Path, args: list[str]) -> None:
 
 @pytest.mark.slow
 def test_two_nodes_train_one_run_with_the_same_weights_and_resume(tmp_path):
-    recipe = tmp_path / "tiny.yaml"
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg["train"] = {k: cfg["train"][k] for k in ("eval_every", "log_every", "ckpt_every", "eval_samples")}
-    recipe.write_text(yaml.safe_dump(cfg))
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", PERIODS)
     run = tmp_path / "run"
 
     two_nodes(tmp_path, ["--recipe", str(recipe), "--max-steps", "6", "--out", str(run)])
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["devices"] == 2 and summary["global_batch_size"] == 2 * cfg["optim"]["batch_size"]
+    assert summary["devices"] == 2 and summary["global_batch_size"] == 2 * tiny_config(run).optim.batch_size
     assert summary["ranks_max_abs_parameter_difference"] == 0.0 and summary["steps"] == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tiny.yaml"]  # one folder, rank 0's
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from cli_support import assert_one_line_error, run_cli
-from conftest import tiny_config
+from helpers import TINY, snapshot, tiny_config, tiny_recipe
 
 from maskaae_cli.atomic_io import json_text, write_json
 from maskaae_cli.checkpoint import load_model
@@ -23,27 +23,6 @@ from maskaae_cli.divergence import TrainingDiverged
 from maskaae_cli.run_files import LAST_CHECKPOINT, LOCK
 from maskaae_cli.run_lock import RunLock
 from maskaae_cli.training import train
-
-TINY = ["--n-true", "2", "--data-dim", "16", "--m", "6", "--max-steps", "12", "--eval-every", "6",
-        "--log-every", "3", "--ckpt-every", "6", "--threads", "1", "--no-progress"]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below ``folder`` and its bytes."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def tiny_recipe(tmp_path: Path, mask_lr: float | None = None, **optim: float) -> str:
-    import yaml
-
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg.pop("train")
-    cfg["optim"].update(optim)
-    if mask_lr is not None:
-        cfg["mask"]["lr"] = mask_lr
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
 
 
 @pytest.fixture
@@ -100,6 +79,7 @@ class _FailAtStart(L.Callback):
         raise RuntimeError("boom before the first iteration")
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_before_training_leaves_the_old_run_as_it_was(finished_run):
     before = snapshot(finished_run)
     cfg = tiny_config(finished_run, train={"overwrite": True, "seed": 3})
@@ -109,9 +89,10 @@ def test_a_run_that_fails_before_training_leaves_the_old_run_as_it_was(finished_
     assert [p.name for p in finished_run.parent.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run_once_the_new_one_trains(finished_run, capsys):
     old = json.loads((finished_run / "run.json").read_text())
-    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(finished_run.parent), *TINY,
+    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(finished_run.parent / "tiny.yaml"), *TINY,
                            "--seed", "5", "--out", finished_run, "--overwrite")
     assert code == 0, err
     new = json.loads((finished_run / "run.json").read_text())
@@ -123,7 +104,8 @@ def test_overwrite_replaces_a_run_once_the_new_one_trains(finished_run, capsys):
 def test_an_empty_folder_needs_no_overwrite(tmp_path, capsys):
     out = tmp_path / "empty"
     out.mkdir()
-    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path), *TINY, "--out", out)
+    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path / "tiny.yaml"), *TINY, "--out",
+                           out)
     assert code == 0, err
 
 
@@ -132,6 +114,7 @@ def _lock_record(folder: Path, pid: int, host: str) -> None:
     (folder / LOCK).write_text(json.dumps({"pid": pid, "host": host, "started": "then"}) + "\n")
 
 
+@pytest.mark.slow
 def test_a_live_lock_refuses_a_second_run_and_resume(finished_run, capsys):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -148,6 +131,7 @@ def test_a_live_lock_refuses_a_second_run_and_resume(finished_run, capsys):
         sleeper.wait()
 
 
+@pytest.mark.slow
 def test_a_stale_lock_does_not_block(finished_run, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -172,11 +156,14 @@ def test_lock_from_another_host_is_stale_only_when_untouched(tmp_path):
 
 
 # ------------------------------------------------------------------------ divergence
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_one_line_and_no_summary(tmp_path, capsys):
     out = tmp_path / "blowup"
-    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path), *TINY, "--out", out)
+    code, _, err = run_cli(capsys, "train", "--recipe", tiny_recipe(tmp_path / "tiny.yaml"), *TINY, "--out",
+                           out)
     assert code == 0, err  # the same recipe trains with sane rates
-    recipe = tiny_recipe(tmp_path, mask_lr=1e6, lr_ae=1e6, lr_critic=1e6, lr_gen=1e6)
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", mask={"lr": 1e6},
+                         optim={"lr_ae": 1e6, "lr_critic": 1e6, "lr_gen": 1e6})
     out = tmp_path / "blowup2"
     code, _, err = run_cli(capsys, "train", "--recipe", recipe, *TINY, "--out", out)
     lines = [line for line in err.splitlines()  # the run's own lines before it started to train aside

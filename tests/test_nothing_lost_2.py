@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from cli_support import assert_one_line_error, run_cli
+from cli_support import assert_one_line_error, fid_of, run_cli
+from helpers import TINY, snapshot
 from image_fixtures import idx_bytes, write_image_folder
 from PIL import Image
-from test_nothing_lost import TINY, snapshot
 
 from maskaae_cli.errors import TrainingDiverged, UserError
 from maskaae_cli.replace_journal import journal_path
@@ -107,6 +107,7 @@ def start_stalled_overwrite(out: Path) -> subprocess.Popen:
     raise AssertionError(f"the stalled run ended early: {proc.wait()}")
 
 
+@pytest.mark.slow
 def test_overwrite_survives_kill_and_term_before_the_first_iteration(tmp_path, capsys, run):
     before = snapshot(run)
     proc = start_stalled_overwrite(run)
@@ -134,6 +135,7 @@ def test_overwrite_survives_kill_and_term_before_the_first_iteration(tmp_path, c
     assert hidden(tmp_path) == [] and snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_overwrite_through_a_symlink_replaces_the_folder_it_points_to(tmp_path, capsys, run):
     link = tmp_path / "link"
     link.symlink_to(run)
@@ -149,6 +151,7 @@ def test_overwrite_through_a_symlink_replaces_the_folder_it_points_to(tmp_path, 
 
 
 # ---------------------------------------------------------------- 3. user text read as rich markup
+@pytest.mark.slow
 def test_user_text_is_printed_literally(tmp_path, capsys, trained_run):
     code, _, err = run_cli(capsys, "inspect", tmp_path / "[/x]")
     assert_one_line_error(code, err, "[/x]")
@@ -163,6 +166,7 @@ def test_user_text_is_printed_literally(tmp_path, capsys, trained_run):
 
 
 # ---------------------------------------------------------------- 4. SIGTERM during sample
+@pytest.mark.slow
 def test_sigterm_during_sample_removes_the_temporary_file(tmp_path, trained_run):
     target = tmp_path / "big.npz"
     proc = subprocess.Popen([sys.executable, "-m", "maskaae_cli", "sample", str(trained_run), "-n",
@@ -205,7 +209,7 @@ def test_extractor_output_is_checked(tmp_path):
         torch.jit.save(torch.jit.script(_Bad(kind)), str(path))
         space = build_feature_space(str(path))
         with pytest.raises(UserError, match=needle) as info:
-            fid.compute_fid([real[:5], real[5:9]], real, space, batch_size=4)
+            fid_of([real[:5], real[5:9]], real, space, batch_size=4)
         assert f"--features {path}" in str(info.value)
     space, _ = eval_feature_space(str(tmp_path / "bad0.pt"))
     with pytest.raises(UserError, match="--eval-features .*NaN") as info:  # not "training diverged"
@@ -219,6 +223,7 @@ def test_extractor_output_is_checked(tmp_path):
 
 
 # ---------------------------------------------------------------- 6. resources and limits
+@pytest.mark.slow
 def test_resources_and_limits_are_one_line(tmp_path, capsys, monkeypatch, run):
     for extra, needle in ((["--m", str(10**29)], "--m"), (["--batch-size", str(10**20)], "--batch-size"),
                           (["--max-steps", str(10**20)], "--max-steps")):
@@ -291,6 +296,7 @@ def test_image_and_cache_limits_are_checked_first(tmp_path, monkeypatch):
     assert "read-only file system" in describe(OSError(errno.EROFS, "Read-only file system", "/x"))
 
 
+@pytest.mark.slow
 def test_a_full_stdout_is_one_line(tmp_path, trained_run):
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")

@@ -74,21 +74,23 @@ def test_idx_data_keep_their_path_under_the_mnist_preset(tmp_path, monkeypatch):
     assert cfg.model == Config.from_dict(load_recipe("mnist-cpu")).model
 
 
+@pytest.mark.slow
 def test_the_preset_is_recorded_and_announced(tmp_path, capsys, monkeypatch):
-    from conftest import run_cli
+    from cli_support import run_cli
 
     monkeypatch.setattr(train_cli, "runs_on_gpu", lambda accelerator, gpus: False)
     folder = write_idx_set(tmp_path / "data")
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", "--dataset", f"idx:{folder}", "--max-steps", "2", "--eval-every", "2",
-                            "--log-every", "1", "--eval-features", "none", "--threads", "1", "--no-progress",
-                            "--out", out], capsys)
+    code, _, err = run_cli(capsys, "train", "--dataset", f"idx:{folder}", "--max-steps", "2", "--eval-every",
+                           "2", "--log-every", "1", "--eval-features", "none", "--threads", "1",
+                           "--no-progress", "--out", out)
     assert code == 0, err
     assert "preset mnist-cpu: idx: data of grey 28x28 images is closest to mnist" in err
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["recipe"] == "mnist-cpu"
     assert json.loads((out / "run.json").read_text())["recipe"] == "mnist-cpu"
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_outside_the_source_tree_trains_from_its_presets(tmp_path):
     """The presets ship in the wheel: built, installed with --target, and run from another folder
     with only that copy of the package importable."""

@@ -15,15 +15,14 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-import yaml
-from cli_support import assert_one_line_error
-from conftest import run_cli, tiny_config
+from cli_support import assert_one_line_error, run_cli
+from helpers import tiny_config, tiny_recipe
 from wandb_records import history, run_info
 
 from maskaae_cli import checkpoint_io
 from maskaae_cli.checkpoint_io import atomic_torch_save
+from maskaae_cli.errors import TrainingInterrupted
 from maskaae_cli.resume import find_resume_point, resume_config
-from maskaae_cli.signals import TrainingInterrupted
 from maskaae_cli.training import train
 
 SCHEDULE = ("mask/reg_weight", "lr/ae", "lr/critic", "lr/gen", "lr/mask")
@@ -55,11 +54,9 @@ class OptimizerStates(L.Callback):
         self.states = [copy.deepcopy(opt.state_dict()) for opt in trainer.optimizers]
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp_path, capsys):
-    recipe = tmp_path / "tiny.yaml"
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg.pop("train")
-    recipe.write_text(yaml.safe_dump(cfg))
+    recipe = tiny_recipe(tmp_path / "tiny.yaml")
     out = tmp_path / "run"
     opts = ["--max-steps", "150", "--log-every", "5", "--eval-every", "50", "--ckpt-every", "5",
             "--threads", "1", "--no-progress"]
@@ -86,7 +83,7 @@ def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp
     before_history = (out / "mask_history.csv").read_text().splitlines()
     assert before_rows and len(before_history) > 2
 
-    code, _, err = run_cli(["train", "--resume", out, "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", out, "--no-progress")
     assert code == 0, err
     assert f"resuming {out} at iteration {stopped} of 150" in err
     summary = json.loads((out / "summary.json").read_text())
@@ -116,6 +113,7 @@ def test_sigterm_then_resume_continues_the_schedule_and_keeps_the_run_folder(tmp
     assert float(final["lr/ae"]) < 5e-4 and float(final["mask/reg_weight"]) > 2 / 6  # it moved
 
 
+@pytest.mark.slow
 def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_path, monkeypatch):
     sections = {"train": {"max_steps": 20, "log_every": 5, "eval_every": 10, "ckpt_every": 100}}
     out, reference = tmp_path / "run", tmp_path / "reference"
@@ -152,6 +150,7 @@ def test_sigint_at_a_logging_and_evaluation_step_loses_and_repeats_nothing(tmp_p
             assert g == w
 
 
+@pytest.mark.slow
 def test_resumed_wandb_run_keeps_its_id(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -171,20 +170,20 @@ def test_resumed_wandb_run_keeps_its_id(tmp_path, monkeypatch):
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
-    code, _, err = run_cli(["train", "--resume", tmp_path / "nothing"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "nothing")
     assert_one_line_error(code, err, "no such run folder or checkpoint file")
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = run_cli(["train", "--resume", empty], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", empty)
     assert_one_line_error(code, err, "no checkpoint there")
     run = tmp_path / "run"
     train(tiny_config(run, optim={"schedule": "budget"}, train={"max_steps": 4, "eval_every": 4}))
-    code, _, err = run_cli(["train", "--resume", run, "--m", "3"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--m", "3")
     assert_one_line_error(code, err, "--m cannot change when resuming")
-    code, _, err = run_cli(["train", "--resume", run], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run)
     assert_one_line_error(code, err, "already completed all 4 iterations", "cannot train further",
                           "start a new run")
-    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "8"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--max-steps", "8")
     assert_one_line_error(code, err, "--max-steps cannot change", "optim.schedule=budget")
 
 
@@ -193,7 +192,7 @@ def test_resume_refuses_a_checkpoint_holding_python_objects(tmp_path, capsys):
     (run / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Path("/etc")},
                run / "checkpoints" / "last.ckpt")
-    code, _, err = run_cli(["train", "--resume", run], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run)
     assert_one_line_error(code, err, "refused", "weights_only=True")
 
 
@@ -201,7 +200,7 @@ def test_resuming_a_finished_run_keeps_its_earlier_final_files(tmp_path, capsys)
     run = tmp_path / "run"
     train(tiny_config(run, train={"max_steps": 4, "eval_every": 4, "log_every": 2}))
     old_ckpt, old_summary = (run / "model.ckpt").read_bytes(), (run / "summary.json").read_text()
-    code, _, err = run_cli(["train", "--resume", run, "--max-steps", "6", "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--max-steps", "6", "--no-progress")
     assert code == 0, err
     assert (run / "model.iter4.ckpt").read_bytes() == old_ckpt
     assert (run / "summary.iter4.json").read_text() == old_summary

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from cli_support import run_cli
 from cluster_support import ScriptedTrainer, calls, jobs, sweep, table, wait_for
-from conftest import run_cli, tiny_config
+from helpers import PERIODS, tiny_recipe
 
 pytest.importorskip("submitit")
 
@@ -34,14 +34,11 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_a_four_run_sweep_as_a_slurm_job_array(tmp_path, capsys):
-    recipe = tmp_path / "tiny.yaml"
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg["train"] = {k: cfg["train"][k] for k in ("eval_every", "log_every", "ckpt_every", "eval_samples")}
-    recipe.write_text(yaml.safe_dump(cfg))
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", PERIODS)
     out = tmp_path / "sw"
     args = ["sweep-m", "--m", "2,4", "--launcher", "slurm", "--accelerator", "cpu", "--cpus-per-task", "1",
             "--time", "10", "--recipe", recipe, "--max-steps", "6", "--out", out, "--no-progress"]
-    code, stdout, err = run_cli(args, capsys)
+    code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
     rows = table(out)
     assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done"}
@@ -49,7 +46,7 @@ def test_a_four_run_sweep_as_a_slurm_job_array(tmp_path, capsys):
     array = record["arrays"][0]["array_id"]
     assert sorted(e["job_id"] for e in record["runs"].values()) == [f"{array}_{i}" for i in range(4)]
     assert (out / "sweep.png").is_file() and "cost:" in stdout
-    code, _, err = run_cli(args, capsys)  # done: nothing submitted
+    code, _, err = run_cli(capsys, *args)  # done: nothing submitted
     assert code == 0 and "submitted" not in err and jobs(out)["arrays"] == record["arrays"]
 
 

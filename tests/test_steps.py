@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.config import MASK_ONLY_FIELDS
@@ -164,6 +164,7 @@ def test_cycle_weight_follows_c_when_asked(tmp_path):
     assert "cycle" not in it.mask_loss_terms(x, it.values_at(30))[0]
 
 
+@pytest.mark.slow
 def test_wae_trains_the_same_whatever_the_mask_settings(tmp_path):
     """WAE has no mask, so no field of MASK_ONLY_FIELDS (every one changed here, under the budget
     schedule) touches its training: a WAE baseline stays valid when only they change, and a sweep

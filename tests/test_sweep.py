@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import PERIODS, tiny_recipe
 from rich.console import Console
 
 from maskaae_cli.cli import train as train_cli
@@ -228,7 +228,7 @@ def test_more_seeds_join_but_other_training_options_are_refused(tmp_path, capsys
     sweep(out, more, m="2", seeds="0,1", train_options={"max_steps": 5})
     assert sorted(job.spec.name for job in more.calls) == ["maae-m2-s1", "wae-m2-s1"]
     assert len(read_csv(out / "results.csv")) == 4
-    code, _, err = run_cli(["sweep-m", "--m", "2", "--max-steps", "6", "--out", out], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", "--max-steps", "6", "--out", out)
     line = assert_one_line_error(code, err)
     assert "train.max_steps: 5 there, 6 here" in line and "--out" in line
 
@@ -243,6 +243,7 @@ def test_runs_with_cuda_graphs_join_a_sweep_made_without(tmp_path):
     assert sorted(job.spec.name for job in more.calls) == ["maae-m2-s1", "wae-m2-s1"]
 
 
+@pytest.mark.slow
 def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them(tmp_path):
     """WAE trains the same whatever the mask's settings (tests/test_steps.py), so WAE runs may join
     a folder made under other ones; MaskAAE runs must repeat those of the folder's MaskAAE runs."""
@@ -270,7 +271,7 @@ def test_wae_runs_join_whatever_the_mask_settings_and_maae_runs_must_repeat_them
 
 def test_folder_that_is_not_a_sweep_is_refused(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep")
-    code, _, err = run_cli(["sweep-m", "--m", "2", "--out", tmp_path], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", "--out", tmp_path)
     assert "not a sweep folder" in assert_one_line_error(code, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
 
@@ -298,7 +299,7 @@ def assert_one_line_error(code: int, err: str) -> str:
 ])
 def test_bad_options_give_one_error_line(tmp_path, capsys, args, needle):
     out = tmp_path / "sw"
-    code, _, err = run_cli(["sweep-m", *args, "--out", out], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", *args, "--out", out)
     assert needle in assert_one_line_error(code, err)
     assert not out.exists()  # nothing written for a bad command
 
@@ -312,10 +313,10 @@ def test_cli_passes_train_options_to_every_run(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(SubprocessRunner, "__call__", fake_call)
     out = tmp_path / "sw"
-    code, stdout, err = run_cli(["sweep-m", "--m", "2:4:2", "--models", "wae", "--max-steps", "7",
-                                 "--no-download", "--recipe", "synthetic-reference", "--batch-size", "8",
-                                 "--jobs", "2", "--threads", "1", "--out", out, "--no-progress",
-                                 "--cuda-graphs"], capsys)
+    code, stdout, err = run_cli(capsys, "sweep-m", "--m", "2:4:2", "--models", "wae", "--max-steps", "7",
+                                "--no-download", "--recipe", "synthetic-reference", "--batch-size", "8",
+                                "--jobs", "2", "--threads", "1", "--out", out, "--no-progress",
+                                "--cuda-graphs")
     assert code == 0, err
     assert len(seen) == 2
     words = next(cmd for cmd in seen if "wae-m4-s0" in " ".join(cmd))
@@ -332,7 +333,7 @@ def test_failed_run_is_reported_with_its_reason_and_exit_1(tmp_path, capsys, mon
     trainer = FakeTrainer(fail={"wae-m2-s0"})
     monkeypatch.setattr(SubprocessRunner, "__call__", lambda self, job, slot: trainer(job, slot))
     out = tmp_path / "sw"
-    code, stdout, err = run_cli(["sweep-m", "--m", "2", "--out", out, "--no-progress"], capsys)
+    code, stdout, err = run_cli(capsys, "sweep-m", "--m", "2", "--out", out, "--no-progress")
     assert code == 1
     assert "failed wae-m2-s0" in err and "train: boom" in err and "1 failed: re-run" in stdout
     rows = {r["model"]: r for r in read_csv(out / "results.csv")}
@@ -344,13 +345,13 @@ def test_interrupt_gives_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(SubprocessRunner, "__call__", interrupted)
-    code, _, err = run_cli(["sweep-m", "--m", "2", "--out", tmp_path / "sw", "--no-progress"], capsys)
+    code, _, err = run_cli(capsys, "sweep-m", "--m", "2", "--out", tmp_path / "sw", "--no-progress")
     assert code == 130 and "interrupted" in err and "Traceback" not in err
 
 
 def test_dry_run_writes_nothing(tmp_path, capsys):
     out = tmp_path / "sw"
-    code, stdout, err = run_cli(["sweep-m", "--m", "2,4", "--dry-run", "--out", out], capsys)
+    code, stdout, err = run_cli(capsys, "sweep-m", "--m", "2,4", "--dry-run", "--out", out)
     assert code == 0, err
     assert "maae-m4-s0" in stdout and "train" in stdout and not out.exists()
 
@@ -363,7 +364,7 @@ def test_every_train_option_is_mapped_to_the_config():
 
 
 def test_help_explains_every_option(capsys):
-    code, out, _ = run_cli(["sweep-m", "--help"], capsys)
+    code, out, _ = run_cli(capsys, "sweep-m", "--help")
     assert code == 0
     for option in ("--m", "--models", "--seeds", "--out", "--jobs", "--threads", "--fid-n",
                    "--dry-run", "--recipe", "--max-steps", "--dataset", "--n-true"):
@@ -392,16 +393,13 @@ def test_failure_reason_is_one_line():
 
 def test_runner_commands_work_with_the_real_train_and_fid(tmp_path, capsys):
     """The words the runner gives its subprocesses, run in-process: a real tiny training and fid."""
-    recipe = tmp_path / "tiny.yaml"
-    cfg = tiny_config(tmp_path / "unused").to_dict()
-    cfg["train"] = {k: cfg["train"][k] for k in ("eval_every", "log_every", "ckpt_every", "eval_samples")}
-    recipe.write_text(yaml.safe_dump(cfg))
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", PERIODS)
     runner = SubprocessRunner(["--recipe", str(recipe), "--max-steps", "6"], ["--n", "128"], tmp_path)
     job = Job(RunSpec(3, 4, "wae"), tmp_path / "runs" / "wae-m4-s3", "train")
-    code, _, err = run_cli(runner.train_command(job, Slot(0, 1, None))[3:], capsys)
+    code, _, err = run_cli(capsys, *runner.train_command(job, Slot(0, 1, None))[3:])
     assert code == 0, err
     row = load_result(job.spec, job.run_dir, "x")
     assert row.status == "done" and row.steps == 6 and row.active_dims == 4 and row.m == 4
-    code, out, err = run_cli(runner.fid_command(job)[3:], capsys)
+    code, out, err = run_cli(capsys, *runner.fid_command(job)[3:])
     assert code == 0, err
     assert json.loads(out)["fid"] == pytest.approx(row.value, rel=1e-9)  # the same metric as fid

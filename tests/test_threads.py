@@ -51,7 +51,7 @@ def test_given_threads_win_and_are_set():
 
 
 def test_a_run_records_its_choice(tmp_path, monkeypatch):
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     from maskaae_cli.training import train
 

@@ -5,9 +5,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
-from conftest import run_cli, tiny_config
+from cli_support import run_cli
+from helpers import tiny_config, tiny_recipe
 
 from maskaae_cli.checkpoint import load_model
 from maskaae_cli.training import train
@@ -16,17 +18,11 @@ TINY = ["--n-true", "2", "--data-dim", "16", "--m", "6", "--max-steps", "12", "-
         "--log-every", "3", "--threads", "1", "--no-progress"]
 
 
-def write_tiny_recipe(path):
-    cfg = tiny_config(path.parent / "unused").to_dict()
-    cfg.pop("train")
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
-
-
+@pytest.mark.slow
 def test_cli_run_writes_everything(tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "maskaae_cli", "train", "--recipe", write_tiny_recipe(tmp_path / "r.yaml"),
+        [sys.executable, "-m", "maskaae_cli", "train", "--recipe", tiny_recipe(tmp_path / "r.yaml"),
          *TINY, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("model.ckpt", "config.yaml", "run.json", "metrics.csv", "mask_trajectory.png",
@@ -64,6 +60,7 @@ def test_checkpoint_reloads_to_identical_outputs(trained_run):
     assert a.step_count == summary["steps"] == 20
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_other_seed_differs(tmp_path):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -77,25 +74,27 @@ def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    code, _, err = run_cli(["train", *TINY, "--out", str(out)], capsys)
+    code, _, err = run_cli(capsys, "train", *TINY, "--out", str(out))
     assert code == 2
     assert "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert (out / "precious.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    recipe = write_tiny_recipe(tmp_path / "r.yaml")
-    code, _, err = run_cli(["train", "--recipe", recipe, *TINY, "--out", out], capsys)
+    recipe = tiny_recipe(tmp_path / "r.yaml")
+    code, _, err = run_cli(capsys, "train", "--recipe", recipe, *TINY, "--out", out)
     assert code == 0, err
     old = (out / "model.ckpt").read_bytes()
-    code, _, err = run_cli(["train", "--recipe", recipe, *TINY, "--seed", "4", "--out", out, "--overwrite"],
-                           capsys)
+    code, _, err = run_cli(capsys, "train", "--recipe", recipe, *TINY, "--seed", "4", "--out", out,
+                           "--overwrite")
     assert code == 0, err
     assert (out / "model.ckpt").read_bytes() != old
     assert json.loads((out / "run.json").read_text())["seed"] == 4
 
 
+@pytest.mark.slow
 def test_bad_options_give_one_clear_line(tmp_path):
     cases = [(["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
              (["--model", "vae"], "unknown --model 'vae'"),
@@ -114,10 +113,10 @@ def test_bad_options_give_one_clear_line(tmp_path):
 def test_bad_recipe_field_names_the_field(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("mask:\n  lr: fast\n")
-    code, _, err = run_cli(["train", "--recipe", recipe, "--out", tmp_path / "x"], capsys)
+    code, _, err = run_cli(capsys, "train", "--recipe", recipe, "--out", tmp_path / "x")
     assert code == 2 and "mask.lr must be a number, got 'fast'" in err
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):
-    code, _, err = run_cli(["train", "--m", "many"], capsys)
+    code, _, err = run_cli(capsys, "train", "--m", "many")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Invalid value for '--m'" in err

@@ -1,15 +1,11 @@
-"""Pieces shared by the commands that read a checkpoint: options, progress bar, data access."""
+"""Pieces shared by the commands that read a checkpoint: options, threads, data access."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from maskaae_cli.errors import UserError
 
@@ -18,8 +14,6 @@ if TYPE_CHECKING:  # torch and Lightning load only inside the commands that need
 
     from maskaae_cli.config import DataConfig
     from maskaae_cli.model import MaskAAE
-
-stderr_console = Console(stderr=True, markup=False)
 
 CheckpointArg = Annotated[Path, typer.Argument(
     help="A checkpoint file (.ckpt) or a run folder written by 'maskaae train' (its model.ckpt, "
@@ -38,17 +32,6 @@ def model_threads(given: int | None, model: MaskAAE, inception: bool = False) ->
     work = INCEPTION_WORK if inception else forward_work(model.encoder, model.decoder, model.data_shape,
                                                          model.latent_dim)
     use_threads(given, work)
-
-
-@contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (only on a terminal); yields an ``advance(k)`` callback."""
-    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=stderr_console, transient=True,
-                        disable=not (enabled and stderr_console.is_terminal))
-    with progress:
-        task = progress.add_task(description, total=total)
-        yield lambda k: progress.advance(task, k)
 
 
 def check_run_data(data: DataConfig) -> None:

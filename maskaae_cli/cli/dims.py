@@ -13,10 +13,11 @@ from rich.table import Table
 
 from maskaae_cli.atomic_io import json_text
 from maskaae_cli.cli.app import app
-from maskaae_cli.cli.common import check_run_data, progress_bar
+from maskaae_cli.cli.common import check_run_data
 from maskaae_cli.cli.options import config_parameters, with_parameters
 from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
+from maskaae_cli.progress_bar import progress_bar
 
 console = Console(markup=False)
 

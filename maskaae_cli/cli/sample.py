@@ -16,10 +16,10 @@ from maskaae_cli.cli.common import (
     ThreadsOpt,
     dataset_split,
     model_threads,
-    progress_bar,
 )
 from maskaae_cli.config import MAX_SEED
 from maskaae_cli.errors import UserError
+from maskaae_cli.progress_bar import progress_bar
 
 console = Console(markup=False)
 

@@ -43,8 +43,8 @@ def train(
     GPU). Ctrl+C or SIGTERM saves RUN/checkpoints/last.ckpt; continue with
     maskaae train --resume RUN.
     """
+    from maskaae_cli.errors import TrainingInterrupted
     from maskaae_cli.resume import find_resume_point, resume_command, resume_config
-    from maskaae_cli.signals import TrainingInterrupted
     from maskaae_cli.training import train as run_training  # (heavy imports)
 
     point, line = None, None

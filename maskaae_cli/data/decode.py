@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from maskaae_cli.errors import UserError
+from maskaae_cli.progress_bar import progress_bar
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -90,9 +89,6 @@ def decode_all(names: Sequence[str], read: Callable[[str], bytes], mode: str, cr
     channels = 1 if mode == "L" else 3
     check_memory(len(names), channels, size)
     out = torch.empty((len(names), channels, size, size), dtype=torch.uint8)
-    console = Console(stderr=True, markup=False)
-    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
     workers = max(1, min(8, os.cpu_count() or 1))
 
     def work(i: int) -> None:
@@ -102,11 +98,9 @@ def decode_all(names: Sequence[str], read: Callable[[str], bytes], mode: str, cr
             raise UserError(f"cannot read image {names[i]} ({exc}): check the file") from exc
         out[i] = torch.from_numpy(decode(names[i], data, mode, crop, size))
 
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar, \
-            ThreadPoolExecutor(workers) as pool:
-        task = bar.add_task(label, total=len(names))
+    with progress_bar(label, len(names)) as advance, ThreadPoolExecutor(workers) as pool:
         chunk = 256
         for start in range(0, len(names), chunk):
             list(pool.map(work, range(start, min(start + chunk, len(names)))))
-            bar.advance(task, min(chunk, len(names) - start))
+            advance(min(chunk, len(names) - start))
     return out

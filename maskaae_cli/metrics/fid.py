@@ -121,15 +121,6 @@ def compute_real(real: torch.Tensor, space: FeatureSpace, batch_size: int, cache
     return side
 
 
-def real_side(real: torch.Tensor, space: FeatureSpace, batch_size: int = 500, cache: Path | None = None,
-              need_features: bool = False, progress: Progress | None = None) -> RealSide:
-    """The cached real side when valid, else computed (and cached)."""
-    side = cached_real(real, cache, need_features)
-    if side is None:
-        side = compute_real(real, space, batch_size, cache, need_features, progress)
-    return side
-
-
 def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = False,
             prc: bool = False) -> FidResult:
     """FID between the generated side and the real side; KID and precision/recall on request.
@@ -172,11 +163,3 @@ def compare(fake: GeneratedSide, real: RealSide, features: str, kid: bool = Fals
         result.precision, result.recall, result.f_score = out["precision"], out["recall"], out["f_score"]
     return result
 
-
-def compute_fid(fake_batches: Iterable[torch.Tensor], real: torch.Tensor, space: FeatureSpace, *,
-                batch_size: int = 500, cache: Path | None = None, kid: bool = False, prc: bool = False,
-                progress: Progress | None = None) -> FidResult:
-    """FID of generated batches against ``real`` in ``space`` (real statistics cached in ``cache``)."""
-    side = real_side(real, space, batch_size, cache, kid or prc)
-    fake = summarise(space, fake_batches, kid or prc, progress)
-    return compare(fake, side, space.name, kid, prc)

@@ -4,7 +4,7 @@ With exactly as many open dimensions as the data has, a trained auto-encoder map
 onto the data manifold one-to-one, so E(D(alpha * p)) returns alpha * p. An open dimension the data
 does not need makes the decoder many-to-one (an m_active-dimensional prior onto an n-dimensional
 manifold), and the encoder cannot undo it. Too few open dimensions leave the cycle intact (the
-reconstruction error shows those). docs/mask-schedule.md, "A signal for too many dimensions".
+reconstruction error shows those). benchmarks/mask-schedule.md, "A signal for too many dimensions".
 """
 
 from __future__ import annotations

@@ -106,11 +106,6 @@ def write_results(sweep_dir: Path, rows: list[RunResult], extra: dict[str, Any])
     atomic_write_text(sweep_dir / "results.json", json.dumps(payload, indent=2) + "\n")
 
 
-def read_results_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def cost_summary(rows: list[RunResult], m_max: int) -> dict[str, Any] | None:
     """The brute-force WAE search over every m against one MaskAAE run at the largest m.
 

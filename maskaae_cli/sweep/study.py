@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.text import Text
 
 from maskaae_cli.errors import UserError
+from maskaae_cli.run_lock import pid_alive
 from maskaae_cli.sweep.plan import RunSpec
 from maskaae_cli.sweep.plot import plot_sweep
 from maskaae_cli.sweep.results import RunResult, cost_summary, load_result, read_json, write_results
@@ -63,7 +64,7 @@ def sweep_lock(sweep_dir: Path) -> Iterator[None]:
         pid = int(path.read_text().strip())
     except (OSError, ValueError):
         pid = None
-    if pid and pid != os.getpid() and _alive(pid):
+    if pid and pid != os.getpid() and pid_alive(pid):
         raise UserError(f"another sweep-m (process {pid}) is running in {sweep_dir}: wait for it to "
                         f"finish or stop it (delete {path} if that process is not a sweep)")
     path.write_text(f"{os.getpid()}\n")
@@ -71,16 +72,6 @@ def sweep_lock(sweep_dir: Path) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def carry_job_seconds(sweep_dir: Path, rows: dict[RunSpec, RunResult]) -> None:

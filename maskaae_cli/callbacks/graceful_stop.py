@@ -6,9 +6,9 @@ steps. :class:`GracefulStop` replaces both for the length of training: the handl
 notes the signal; at the end of the iteration every process learns of it (one all-reduce,
 so a signal to any one rank stops all of them at the same iteration), the Trainer saves
 ``checkpoints/last.ckpt`` at once, and once the iteration's metrics are logged (and its
-validation run, when one is due) :class:`TrainingInterrupted` ends ``trainer.fit``. A
-signal during the last iteration lets the run finish. A second Ctrl+C stops at once,
-without a checkpoint.
+validation run, when one is due) :class:`maskaae_cli.errors.TrainingInterrupted` ends
+``trainer.fit``. A signal during the last iteration lets the run finish. A second Ctrl+C stops at
+once, without a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,27 +22,11 @@ from typing import Any
 import lightning as L
 import torch
 
-from maskaae_cli.divergence import DivergenceGuard
+from maskaae_cli.callbacks.divergence_guard import DivergenceGuard
+from maskaae_cli.errors import TrainingInterrupted
 from maskaae_cli.model import MaskAAE
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class TrainingInterrupted(Exception):  # noqa: N818  (a normal way for a run to end, not an error)
-    """Training stopped on a signal after saving ``checkpoint`` at ``iteration``."""
-
-    def __init__(self, signum: int, iteration: int, checkpoint: Path, is_global_zero: bool) -> None:
-        self.signum, self.iteration, self.checkpoint = signum, iteration, checkpoint
-        self.is_global_zero = is_global_zero
-        super().__init__(f"{self.signal_name} at iteration {iteration}; checkpoint {checkpoint}")
-
-    @property
-    def signal_name(self) -> str:
-        return signal.Signals(self.signum).name
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
 class GracefulStop(L.Callback):
