@@ -79,13 +79,13 @@ def runnable_now(samples: int = 7, gap: float = 0.02) -> float | None:
 
 def choose_threads(work: float, cores: int | None = None, load: float | None = None) -> ThreadChoice:
     """Threads for ``work`` (forward multiply-adds per sample) on ``cores`` with ``load`` busy."""
+    if work < SMALL_WORK:  # before reading the load: sampling it takes a tenth of a second
+        return ThreadChoice(1, f"small nets ({work / 1e6:.2g} M multiply-adds a sample), one thread is "
+                               "fastest")
     cores = usable_cores() if cores is None else cores
     load = machine_load() if load is None else load
     free = max(1, min(cores, int(cores - load + 0.5)))
     where = f"{free} of {cores} cores free" if free < cores else f"{cores} cores free"
-    if work < SMALL_WORK:
-        return ThreadChoice(1, f"small nets ({work / 1e6:.2g} M multiply-adds a sample), one thread is "
-                               "fastest")
     return ThreadChoice(free, f"{where} (load {load:.1f})")
 
 
