@@ -294,3 +294,20 @@ def test_raw_pixel_features_put_real_uint8_images_on_the_generated_images_scale(
     assert space(images).max() <= 1.0
     vectors = torch.randn(4, 16)
     assert torch.equal(space(vectors), vectors.double())
+
+
+def test_cpu_streams_give_the_same_features_in_the_same_order():
+    space = tiny_space()
+    space.cpu_chunk = 3  # 10 images: 4 chunks, so the streams interleave
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = space(images)
+        torch.set_num_threads(2)
+        two = space(images)
+        assert torch.get_num_threads() == 2  # the caller's thread count is put back
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    assert torch.equal(one[3:6], space(images[3:6]))  # row i is image i's features
