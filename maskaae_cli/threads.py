@@ -107,8 +107,8 @@ def forward_work(encoder: nn.Module, decoder: nn.Module, data_shape: tuple[int, 
     return counter.get_total_flops() / 2.0
 
 
-def use_threads(given: int | None, work: float) -> ThreadChoice:
-    """Set torch's thread count: ``given`` (--threads) when set, else :func:`choose_threads`."""
-    choice = ThreadChoice(given, "--threads") if given else choose_threads(work)
+def use_threads(given: int | None, work: float, source: str = "--threads") -> ThreadChoice:
+    """Set torch's thread count: ``given`` (from ``source``) when set, else :func:`choose_threads`."""
+    choice = ThreadChoice(given, source) if given else choose_threads(work)
     torch.set_num_threads(choice.threads)
     return choice

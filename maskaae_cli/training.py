@@ -166,7 +166,8 @@ def train(cfg: Config, resume: ResumePoint | None = None,
     L.seed_everything(t.seed, workers=True, verbose=False)
     dm, model = build(cfg)  # before touching --out: a data error must leave no half-made run folder
     work = forward_work(model.encoder, model.decoder, dm.data_shape, model.latent_dim)
-    threads = use_threads(t.threads, work)  # never more than the free cores (maskaae_cli/threads.py)
+    # --threads or the preset's count, else never more than the free cores (maskaae_cli/threads.py)
+    threads = use_threads(t.threads, work, "train.threads (--threads or the preset)")
     check_step_memory(cfg, dm.data_shape)
     space, notice = None, None
     if dm.is_image:  # a bad --eval-features file is an error before anything is written
