@@ -24,68 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cifar_eval import prepare  # noqa: E402
-from fig4_common import cli, plot_against_m  # noqa: E402
+from fig4_common import Study, cli, intrinsic_dims, judged, machine, plot_against_m, wanted_runs  # noqa: E402
 
 TARGETS = {"within": 1.10, "min_active": 10, "mle_band": (0.5, 2.0), "minutes": 30}
-
-
-def recorded(spec: RunSpec, records: Path, classifier_sha: str) -> dict[str, Any] | None:
-    """The committed record of ``spec`` measured in this classifier, if any: a grid resumes from these
-    even where the run folders are gone."""
-    record = records / f"{spec.name}.json"
-    row = json.loads(record.read_text()) if record.is_file() else None
-    return row if row is not None and row.get("classifier_sha256") == classifier_sha else None
-
-
-def run_folder(a: argparse.Namespace, name: str) -> Path:
-    return a.workdir / "sweep" / name / "runs" / name
-
-
-def sweep(a: argparse.Namespace, features: Path, spec: RunSpec) -> None:
-    """One run as ``maskaae sweep-m`` trains it, in its own sweep folder (so runs go side by side)."""
-    words = ["sweep-m", "--dataset", "cifar10", "--data-dir", a.data, "--no-download", "--recipe", a.recipe,
-             "--m", spec.m, "--seeds", spec.seed, "--models", spec.model, "--jobs", 1, "--threads", 1,
-             "--eval-features", features, "--out", a.workdir / "sweep" / spec.name, "--no-progress"]
-    print("$ maskaae " + " ".join(map(str, words)), flush=True)
-    log = a.workdir / "sweep" / f"{spec.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        code = subprocess.run([sys.executable, "-m", "maskaae_cli", *map(str, words)], stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        print(f"error: {spec.name} failed (see {log}): re-run the same command to retry it", flush=True)
-
-
-def train_and_record(a: argparse.Namespace, spec: RunSpec, features: Path, classifier_sha: str,
-                     records: Path) -> dict[str, Any] | None:
-    """Train ``spec`` unless it is recorded or finished, then measure it and write its record at once."""
-    row = recorded(spec, records, classifier_sha)
-    if row is not None:
-        return row
-    run = run_folder(a, spec.name)
-    if not (run / "summary.json").is_file() and not a.measure_only:
-        sweep(a, features, spec)
-    if not (run / "summary.json").is_file():
-        return None
-    row = measure(run, spec, features, classifier_sha)
-    (records / f"{spec.name}.json").write_text(json.dumps(row, indent=2) + "\n")
-    print(f"recorded {spec.name}: {row['active_dims']} active, FD classifier "
-          f"{row['frechet_classifier']:.2f}, {row['wall_seconds'] / 60:.1f} min", flush=True)
-    return row
 
 
 def inception_picks(a: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> set[str]:
@@ -101,17 +49,6 @@ def inception_picks(a: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> s
         best = min(wae.values(), key=lambda r: r["frechet_classifier"])
         picks |= {best["name"], f"wae-m{max(wae)}-s0"}
     return picks
-
-
-def measure(run: Path, spec: RunSpec, features: Path, classifier_sha: str) -> dict[str, Any]:
-    summary = json.loads((run / "summary.json").read_text())
-    clf = json.loads(cli("fid", run, "--features", features, "--json", "--seed", spec.seed, "-n", 10_000,
-                         "--no-progress").stdout)
-    return {"name": spec.name, "model": spec.model, "m": spec.m, "seed": spec.seed,
-            "active_dims": summary["active_dims"], "steps": summary["steps"],
-            "frechet_classifier": clf["fid"], "classifier_sha256": classifier_sha,
-            "test_reconstruction": summary.get("test_reconstruction"),
-            "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]}
 
 
 def add_inception(row: dict[str, Any], run: Path) -> None:
@@ -196,46 +133,28 @@ def main() -> None:
     classifier = prepare(tree, a.workdir / "eval", a.epochs)
     print(f"classifier: test accuracy {classifier['test_accuracy']:.3f}", flush=True)
     features = a.workdir / "eval" / "cifar_features.pt"
-    wanted = grid(a.models, parse_int_range(a.m, "--m", 1), [0])
-    if a.seed1_m:
-        wanted += grid(a.models, parse_int_range(a.seed1_m, "--seed1-m", 1), [1])
-    wanted.sort(key=lambda w: (w.seed, -w.m, w.model != "maae"))  # the runs the targets are about first
-    records = a.results / "runs"
-    records.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        done_rows = pool.map(lambda w: train_and_record(a, w, features, classifier["file_sha256"], records),
-                             wanted)
-        rows: dict[str, dict[str, Any]] = {r["name"]: r for r in done_rows if r is not None}
+    study = Study(a.workdir, a.results / "runs",
+                  ["--dataset", "cifar10", "--data-dir", a.data, "--no-download", "--recipe", a.recipe],
+                  features, {"classifier_sha256": classifier["file_sha256"]}, a.measure_only)
+    wanted = wanted_runs(a.models, a.m, a.seed1_m)
+    rows = study.run(wanted, a.jobs)
     for name in sorted(inception_picks(a, rows) & rows.keys()):
-        run = run_folder(a, name)
+        run = study.run_folder(name)
         if "inception" not in rows[name] and (run / "summary.json").is_file():
             add_inception(rows[name], run)
-            (records / f"{name}.json").write_text(json.dumps(rows[name], indent=2) + "\n")
+            (study.records / f"{name}.json").write_text(json.dumps(rows[name], indent=2) + "\n")
     for r in rows.values():
         inc = f", Inception FID {r['inception']['fid']:.1f}" if "inception" in r else ""
         print(f"{r['model']:>4} m={r['m']:>3} s{r['seed']}: {r['active_dims']:>3} active, FD classifier "
               f"{r['frechet_classifier']:.2f}{inc}, {r['wall_seconds'] / 60:.1f} min", flush=True)
-    dims_file = a.results / "dims.json"
-    if not dims_file.is_file():
-        dims_file.write_text(cli("dims", "cifar10", "--data-dir", a.data, "--json", "-n", 10_000,
-                                 "--no-progress").stdout)
-    dims = json.loads(dims_file.read_text())
-    mle = next((e["dimension"] for e in dims.get("estimates", [])
-                if e.get("estimator") == "mle" and e.get("k") == 20), None)
+    dims, mle = intrinsic_dims(a.results / "dims.json", "cifar10", "--data-dir", a.data)
     done = list(rows.values())
-    missing = [w.name for w in wanted if w.name not in rows]
     checks = verdicts(done, mle) if done else []
-    if missing:
-        checks.append({"target": "the whole grid measured", "measured": f"{len(missing)} of {len(wanted)} "
-                       f"runs missing: {', '.join(missing)}", "met": False})
-    for c in checks:
-        print(f"[{'MET' if c['met'] else 'NOT MET'}] {c['target']}: {c['measured']}")
+    missing = judged(checks, wanted, rows.keys())
     report = {"benchmark": "the latent-size study on CIFAR-10 (WAE and MaskAAE against m), on a CPU",
               "command": " ".join("CIFAR_DIR" if w == str(a.data) else w for w in sys.argv),
               "recipe": a.recipe, "classifier": classifier, "dims": dims,
-              "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "torch": torch.__version__, "jobs": a.jobs, "threads_per_job": 1,
-                          "note": a.machine_note},
+              "machine": machine(a.jobs, a.machine_note),
               "quality": "Frechet distance of 10,000 samples against the 10,000 test images in the "
                          "classifier's 256-d features; 'inception': FID in Inception-v3 pool3, same samples "
                          "and images",

@@ -41,7 +41,7 @@ def find(folder: Path, stem: str) -> Path:
     for candidate in (folder / stem, folder / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
-    sys.exit(f"error: {folder} holds no {stem}[.gz]: pass --data with the MNIST test split's IDX files")
+    sys.exit(f"error: {folder} holds no {stem}[.gz]: pass --data with the folder of the IDX files")
 
 
 def read_labels(path: Path) -> torch.Tensor:

@@ -55,8 +55,9 @@ def test_verdicts_judge_collapse_and_quality():
 def test_a_recorded_run_is_not_trained_again(tmp_path, monkeypatch):
     """The grid resumes from the committed records: a run recorded in this classifier is neither
     trained nor measured again; one recorded in another classifier is."""
-    import argparse
     import json
+
+    from fig4_common import Study
 
     from maskaae_cli.sweep.plan import RunSpec
 
@@ -66,10 +67,11 @@ def test_a_recorded_run_is_not_trained_again(tmp_path, monkeypatch):
     for spec, sha in ((done, "A"), (stale, "B")):
         record = row(spec.model, spec.m, 9.0, 20) | {"classifier_sha256": sha}
         (records / f"{spec.name}.json").write_text(json.dumps(record))
+    study = Study(tmp_path / "work", records, ["--dataset", "cifar10"], tmp_path / "f.pt",
+                  {"classifier_sha256": "A"})
     trained = []
-    monkeypatch.setattr(cifar_fig4, "sweep", lambda a, features, spec: trained.append(spec.name))
-    a = argparse.Namespace(workdir=tmp_path / "work", measure_only=False)
-    assert cifar_fig4.train_and_record(a, done, tmp_path / "f.pt", "A", records)["frechet_classifier"] == 9.0
+    monkeypatch.setattr(study, "train", lambda spec: trained.append(spec.name))
+    assert study.train_and_record(done)["frechet_classifier"] == 9.0
     assert trained == []
-    assert cifar_fig4.train_and_record(a, stale, tmp_path / "f.pt", "A", records) is None  # no run appeared
+    assert study.train_and_record(stale) is None  # no run appeared
     assert trained == [stale.name]
