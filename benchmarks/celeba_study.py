@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fig4_common import cli, machine  # noqa: E402
 
+TRAVERSE_ROWS = 10  # dimensions in the traversal picture
 M = 128  # MaskAAE's latent size, WAE's largest
 TARGETS = {"within": 1.10, "min_active": 10, "minutes": 30}
 PAPER = {"model": "MaskAAE", "dataset": "CelebA", "fid": 40.5, "hardware": "GPU", "iterations": 500_000,
@@ -153,7 +154,7 @@ class CelebaStudy:
         kept); the files there, as RESULTS-relative names."""
         sample: list[object] = ["sample", "-n", 64, "--nrow", 8]
         wanted = [(name("maae", M), f"{name('maae', M)}-samples.png", sample),
-                  (name("maae", M), f"{name('maae', M)}-traverse.png", ["traverse"])]
+                  (name("maae", M), f"{name('maae', M)}-traverse.png", self.traverse_words(name("maae", M)))]
         if k:
             wanted.insert(1, (name("wae", k), f"{name('wae', k)}-samples.png", sample))
         made = []
@@ -165,9 +166,19 @@ class CelebaStudy:
                              check=False)
                 if result.returncode != 0:
                     print(f"warning: no {file}: {result.stderr.strip()[-500:]}", flush=True)
+            out.with_suffix(".npz").unlink(missing_ok=True)  # traverse's numbers: tens of MB, not kept
             if out.is_file():
                 made.append(file)
         return made
+
+    def traverse_words(self, run: str) -> list[object]:
+        """``maskaae traverse`` of the first TRAVERSE_ROWS open dimensions (a picture of all 93 is 5 MB)."""
+        summary = self.run_folder(run) / "summary.json"
+        if not summary.is_file():
+            return ["traverse"]
+        alpha = json.loads(summary.read_text()).get("alpha") or []
+        open_dims = [j for j, a in enumerate(alpha) if a >= 0.5][:TRAVERSE_ROWS]
+        return ["traverse", "--dims", ",".join(map(str, open_dims))] if open_dims else ["traverse"]
 
 
 def verdicts(k: int | None, rows: dict[str, dict[str, Any]], missing: list[str]) -> list[dict[str, Any]]:
