@@ -93,7 +93,7 @@ class FidelityFeatures:
         """
         chunks = x.split(self.cpu_chunk)
         threads = torch.get_num_threads()
-        if threads == 1 or len(chunks) == 1:
+        if threads == 1 or len(chunks) == 1 or torch.is_autocast_enabled("cpu"):  # autocast is per thread
             return torch.cat([self._layer(c) for c in chunks])
         torch.set_num_threads(1)  # the streams' own ops run single-threaded
         try:
