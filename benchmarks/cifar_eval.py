@@ -11,7 +11,6 @@ and a fixed seed: the same classifier on any machine with this torch build.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 
 from maskaae_cli.data.decode import decode_all
 from maskaae_cli.data.folder import list_images
+from maskaae_cli.metrics.features import file_sha256
 
 SEED = 0
 
@@ -101,7 +101,7 @@ def prepare(data: Path, out: Path, epochs: int = 8) -> dict[str, Any]:
     record_file, features = out / "classifier.json", out / "cifar_features.pt"
     if record_file.is_file() and features.is_file():
         record = json.loads(record_file.read_text())
-        if record.get("epochs") == epochs and record["file_sha256"] == sha256(features):
+        if record.get("epochs") == epochs and record["file_sha256"] == file_sha256(features):
             return record
     train_x, train_y, classes = labelled_split(data, "train")
     test_x, test_y, _ = labelled_split(data, "test")
@@ -112,13 +112,10 @@ def prepare(data: Path, out: Path, epochs: int = 8) -> dict[str, Any]:
               "train_images": len(train_x), "test_images": len(test_x),
               "train_accuracy": accuracy(net, train_x, train_y),
               "test_accuracy": accuracy(net, test_x, test_y),
-              "file": features.name, "file_sha256": sha256(features)}
+              "file": features.name, "file_sha256": file_sha256(features)}
     record_file.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; gzipped or not), or holds them i
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 
 from maskaae_cli.data.idx import read_idx_images
+from maskaae_cli.metrics.features import file_sha256
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fig4_common import MODELS, Study, intrinsic_dims, judged, machine, plot_against_m, wanted_runs  # noqa: E402
@@ -60,7 +60,7 @@ def prepare(folder: Path, out: Path, epochs: int = 6) -> dict[str, Any]:
     if record_file.is_file() and features.is_file():
         record = json.loads(record_file.read_text())
         if (record.get("epochs"), record.get("source")) == (epochs, source) and \
-                record["file_sha256"] == sha256(features):
+                record["file_sha256"] == file_sha256(features):
             return record
     train_x, test_x = read_idx_images(paths[0]), read_idx_images(paths[2])
     train_y, test_y = read_labels(paths[1]), read_labels(paths[3])
@@ -71,13 +71,10 @@ def prepare(folder: Path, out: Path, epochs: int = 6) -> dict[str, Any]:
               "train_images": len(train_x), "test_images": len(test_x),
               "train_accuracy": accuracy(net, train_x, train_y),
               "test_accuracy": accuracy(net, test_x, test_y),
-              "file": features.name, "file_sha256": sha256(features)}
+              "file": features.name, "file_sha256": file_sha256(features)}
     record_file.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def figure(rows: list[dict[str, Any]], path: Path, title: str, mle: float | None) -> None:
