@@ -6,12 +6,15 @@
    fid` feeds it (torch-fidelity's resize to 299, batch norms folded, channels-last), for each --batch
    (images per pass on the CPU) and --threads;
    and with bf16 autocast, beside its features' relative difference from fp32 (adopted only within
-   1e-3).
+   1e-3); then the network compiled (`maskaae fid --compile`, inductor with frozen weights): its
+   compile time, pace at the tool's chunk and features' difference from the eager pass (skip:
+   --no-compile).
 2. With --run: `maskaae fid RUN --json -n 10000` twice, against a fresh statistics cache (the test
    split's features computed) and then with it cached; the wall time of each. With --cached-only, once,
    against --cache-dir, which already holds the test split's statistics.
 
 With more than one thread, `maskaae fid` runs one single-threaded stream of batches per thread.
+--fid-args passes more options to the timed `maskaae fid` runs (e.g. "--no-compile").
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from maskaae_cli.metrics.features import inception_features
 def pace(space, images: torch.Tensor, batch: int) -> float:
     """Images/s of the Inception pass fed as `maskaae fid` feeds it: all at once, ``batch`` a pass (with
     more than one thread, one stream of passes per thread)."""
-    space.cpu_chunk = batch
+    space.cpu.chunk = batch
     space(images[:4])  # warm-up
     start = time.perf_counter()
     space(images)
@@ -50,6 +53,8 @@ def main() -> None:
     p.add_argument("--note", default="", help="what else shared the machine")
     p.add_argument("--cache-dir", type=Path, default=None, help="statistics cache (default: a fresh one)")
     p.add_argument("--cached-only", action="store_true", help="time only the cached run (needs --cache-dir)")
+    p.add_argument("--no-compile", action="store_true", help="skip the compiled network's pace")
+    p.add_argument("--fid-args", default="", help="more `maskaae fid` options for the timed runs")
     a = p.parse_args()
     if a.cached_only and a.cache_dir is None:
         p.error("--cached-only needs --cache-dir, a cache that holds the test split's statistics")
@@ -63,15 +68,31 @@ def main() -> None:
             speed = round(pace(space, images, batch), 2)
             rows.append({"threads": threads, "batch": batch, "images_per_second": speed})
             print(rows[-1], flush=True)
-    space.cpu_chunk = type(space).cpu_chunk  # the tool's own setting
+    space.cpu.chunk = type(space).cpu_chunk  # the tool's own setting
     with torch.no_grad():  # under autocast the pass runs in one stream (autocast holds per thread)
         ref = space(images[:32]).double()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = space(images[:32]).double()
-            bf16 = {"images_per_second": round(pace(space, images, space.cpu_chunk), 2)}
+            bf16 = {"images_per_second": round(pace(space, images, space.cpu.chunk), 2)}
     bf16["relative_difference"] = float((low - ref).norm() / ref.norm())
     bf16["adopted"] = bf16["relative_difference"] <= 1e-3
     print("bf16", bf16, flush=True)
+    compiled = {}
+    if not a.no_compile:  # after bf16: the compiled network is traced without autocast
+        torch.set_num_threads(max(int(t) for t in a.threads.split(",")))
+        eager = space(images[:32]).double()
+        start = time.perf_counter()
+        compiled["ok"] = space.compile_cpu(3, 32, 32)
+        compiled["compile_seconds"] = round(time.perf_counter() - start, 1)
+        compiled["error"] = space.cpu.compile_error
+        if compiled["ok"]:
+            again = space(images[:32]).double()
+            compiled["relative_difference"] = float((again - eager).norm() / eager.norm())
+            for threads in (int(t) for t in a.threads.split(",")):
+                torch.set_num_threads(threads)
+                speed = pace(space, images, space.cpu.chunk)
+                compiled[f"images_per_second_{threads}_threads"] = round(speed, 2)
+        print("compiled", compiled, flush=True)
     timings = {}
     if a.run is not None:
         with tempfile.TemporaryDirectory() as fresh:
@@ -80,7 +101,7 @@ def main() -> None:
             for label in labels:
                 start = time.perf_counter()
                 cmd = [sys.executable, "-m", "maskaae_cli", "fid", str(a.run), "--json", "-n", "10000",
-                       "--cache-dir", cache, "--no-progress"]
+                       "--cache-dir", cache, "--no-progress", *a.fid_args.split()]
                 result = subprocess.run(cmd, capture_output=True, text=True)
                 if result.returncode != 0:
                     sys.exit(result.stderr[-2000:])
@@ -91,7 +112,8 @@ def main() -> None:
     a.out.write_text(json.dumps({"benchmark": __doc__.split("\n\n")[0], "command": " ".join(sys.argv),
                                  "machine": {"platform": platform.platform(), "torch": torch.__version__,
                                              "note": a.note},
-                                 "inception_pass": rows, "bf16": bf16, "maskaae_fid_10000": timings},
+                                 "inception_pass": rows, "bf16": bf16, "compiled": compiled,
+                                 "maskaae_fid_10000": timings},
                                 indent=2) + "\n")
     print(f"wrote {a.out}")
 

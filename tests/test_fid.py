@@ -298,7 +298,7 @@ def test_raw_pixel_features_put_real_uint8_images_on_the_generated_images_scale(
 
 def test_cpu_streams_give_the_same_features_in_the_same_order():
     space = tiny_space()
-    space.cpu_chunk = 3  # 10 images: 4 chunks, so the streams interleave
+    space.cpu.chunk = 3  # 10 images: 4 chunks, so the streams interleave
     images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
     threads = torch.get_num_threads()
     try:
@@ -311,3 +311,35 @@ def test_cpu_streams_give_the_same_features_in_the_same_order():
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
     assert torch.equal(one[3:6], space(images[3:6]))  # row i is image i's features
+
+
+def test_compiled_cpu_pass_gives_the_eager_features_and_a_short_last_chunk_stays_eager(monkeypatch):
+    space = tiny_space()
+    space.cpu.chunk = 4  # 10 images: two compiled chunks of 4, and a last one of 2 run eagerly
+    gen = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=gen)
+    eager = space(images)
+    assert space.compile_cpu(3, 8, 8), space.cpu.compile_error
+    shapes = []
+    compiled = space.cpu.compiled
+    monkeypatch.setattr(space.cpu, "compiled", lambda x: shapes.append(tuple(x.shape)) or compiled(x))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # two streams share the compiled network
+        assert torch.allclose(space(images), eager, rtol=1e-5, atol=1e-6)
+    finally:
+        torch.set_num_threads(threads)
+    assert shapes == [(4, 3, 8, 8)] * 2  # one shape only: it never recompiles
+
+
+def test_a_failed_compile_is_said_and_the_pass_runs_uncompiled(monkeypatch):
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    space = tiny_space()
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    assert not space.compile_cpu(3, 8, 8)
+    assert space.cpu.compile_error == "RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
+    assert not space.compile_cpu(3, 8, 8)  # tried once only
+    assert torch.equal(space(images), tiny_space()(images))

