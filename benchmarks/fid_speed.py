@@ -14,7 +14,7 @@
    against --cache-dir, which already holds the test split's statistics.
 
 With more than one thread, `maskaae fid` runs one single-threaded stream of batches per thread.
---fid-args passes more options to the timed `maskaae fid` runs (e.g. "--no-compile").
+--fid-args passes more options to the timed `maskaae fid` runs (`--fid-args=--no-compile`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def main() -> None:
     p.add_argument("--cache-dir", type=Path, default=None, help="statistics cache (default: a fresh one)")
     p.add_argument("--cached-only", action="store_true", help="time only the cached run (needs --cache-dir)")
     p.add_argument("--no-compile", action="store_true", help="skip the compiled network's pace")
-    p.add_argument("--fid-args", default="", help="more `maskaae fid` options for the timed runs")
+    p.add_argument("--fid-args", default="",
+                   help="more `maskaae fid` options for the timed runs, as --fid-args=--no-compile")
     a = p.parse_args()
     if a.cached_only and a.cache_dir is None:
         p.error("--cached-only needs --cache-dir, a cache that holds the test split's statistics")
