@@ -343,3 +343,12 @@ def test_a_failed_compile_is_said_and_the_pass_runs_uncompiled(monkeypatch):
     assert space.cpu.compile_error == "RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
     assert not space.compile_cpu(3, 8, 8)  # tried once only
     assert torch.equal(space(images), tiny_space()(images))
+
+
+def test_the_inception_network_is_compiled_for_long_cpu_passes_or_when_asked():
+    assert fid_cli.wants_compile("cpu", True, None, fid_cli.COMPILE_FROM)
+    assert not fid_cli.wants_compile("cpu", True, None, fid_cli.COMPILE_FROM - 1)
+    assert fid_cli.wants_compile("cpu", True, True, 10)  # --compile
+    assert not fid_cli.wants_compile("cpu", True, False, 10_000)  # --no-compile
+    assert not fid_cli.wants_compile("cuda", True, True, 10_000)
+    assert not fid_cli.wants_compile("cpu", False, True, 10_000)  # a domain feature space

@@ -101,8 +101,7 @@ def fid(
     need_features = kid or prc
     side = fid_metrics.cached_real(real, cache_path, need_features)
     to_pass = n + (len(real) if side is None else 0)
-    if dev.type == "cpu" and name == INCEPTION and (compile_network or (compile_network is None
-                                                                         and to_pass >= COMPILE_FROM)):
+    if wants_compile(dev.type, name == INCEPTION, compile_network, to_pass):
         compile_for_cpu(space, real.shape[-2:], progress)
     if side is None:
         with progress_bar(f"{against} features", len(real), progress) as advance:
@@ -126,6 +125,14 @@ def fid(
     if cache_path is not None:
         record["stats_cache"] = str(cache_path)
     typer.echo(json_text(record), nl=False)
+
+
+def wants_compile(device_type: str, inception: bool, asked: bool | None, images: int) -> bool:
+    """Whether to compile the Inception network: on a CPU, when asked (--compile), or by default for a
+    pass of COMPILE_FROM images or more; never on a GPU or for another feature space."""
+    if device_type != "cpu" or not inception:
+        return False
+    return asked if asked is not None else images >= COMPILE_FROM
 
 
 def compile_for_cpu(space: object, size: tuple[int, int], progress: bool) -> None:
