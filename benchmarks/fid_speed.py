@@ -63,7 +63,8 @@ def main() -> None:
                            generator=torch.Generator().manual_seed(0))
     space = inception_features("cpu")
     rows = []
-    for threads in (int(t) for t in a.threads.split(",")):
+    thread_counts = [int(t) for t in a.threads.split(",")]
+    for threads in thread_counts:
         torch.set_num_threads(threads)
         for batch in (int(b) for b in a.batch.split(",")):
             speed = round(pace(space, images, batch), 2)
@@ -80,16 +81,16 @@ def main() -> None:
     print("bf16", bf16, flush=True)
     compiled = {}
     if not a.no_compile:  # after bf16: the compiled network is traced without autocast
-        torch.set_num_threads(max(int(t) for t in a.threads.split(",")))
+        torch.set_num_threads(max(thread_counts))
         eager = space(images[:32]).double()
         start = time.perf_counter()
-        compiled["ok"] = space.compile_cpu(3, 32, 32)
+        compiled["ok"] = space.compile_cpu(32, 32)
         compiled["compile_seconds"] = round(time.perf_counter() - start, 1)
         compiled["error"] = space.cpu.compile_error
         if compiled["ok"]:
             again = space(images[:32]).double()
             compiled["relative_difference"] = float((again - eager).norm() / eager.norm())
-            for threads in (int(t) for t in a.threads.split(",")):
+            for threads in thread_counts:
                 torch.set_num_threads(threads)
                 speed = pace(space, images, space.cpu.chunk)
                 compiled[f"images_per_second_{threads}_threads"] = round(speed, 2)

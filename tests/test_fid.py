@@ -319,7 +319,7 @@ def test_compiled_cpu_pass_gives_the_eager_features_and_a_short_last_chunk_stays
     gen = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=gen)
     eager = space(images)
-    assert space.compile_cpu(3, 8, 8), space.cpu.compile_error
+    assert space.compile_cpu(8, 8), space.cpu.compile_error
     shapes = []
     compiled = space.cpu.compiled
     monkeypatch.setattr(space.cpu, "compiled", lambda x: shapes.append(tuple(x.shape)) or compiled(x))
@@ -339,9 +339,9 @@ def test_a_failed_compile_is_said_and_the_pass_runs_uncompiled(monkeypatch):
     monkeypatch.setattr(torch, "compile", no_compiler)
     space = tiny_space()
     images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    assert not space.compile_cpu(3, 8, 8)
+    assert not space.compile_cpu(8, 8)
     assert space.cpu.compile_error == "RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
-    assert not space.compile_cpu(3, 8, 8)  # tried once only
+    assert not space.compile_cpu(8, 8)  # tried once only
     assert torch.equal(space(images), tiny_space()(images))
 
 

@@ -22,7 +22,7 @@ from maskaae_cli.errors import UserError
 from maskaae_cli.progress_bar import progress_bar
 
 MAX_KEPT_FEATURES = 50_000  # --kid / --prc hold every feature (Inception: 8 KB each) in memory
-COMPILE_FROM = 2_000  # images: a CPU pass this long compiles the Inception network first (30-70 s once)
+COMPILE_FROM = 2_000  # images: a CPU pass this long compiles the Inception network first (16-70 s once)
 
 
 @app.command()
@@ -61,7 +61,7 @@ def fid(
                                  show_default=False)] = None,
     compile_network: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="On a CPU, "
                                "compile the Inception network with torch.compile before the pass: about "
-                               "1.3x faster a image, the same features within 1e-6, for 30-70 s of "
+                               "1.15x faster an image, the same features within 1e-6, for 16-70 s of "
                                f"compiling (needs a C++ compiler). (default: on from {COMPILE_FROM:,} "
                                "images to pass)", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on a terminal.")] = True,
@@ -140,11 +140,11 @@ def compile_for_cpu(space: object, size: tuple[int, int], progress: bool) -> Non
     from maskaae_cli.progress_bar import stderr_console
 
     inner = getattr(space, "space", space)  # the feature space inside its output check
-    with stderr_console.status("compiling the Inception network for this CPU (once; 30-70 s)",
+    with stderr_console.status("compiling the Inception network for this CPU (once; 16-70 s)",
                                spinner="dots") if progress and stderr_console.is_terminal else nullcontext():
-        ok = inner.compile_cpu(3, *size)  # type: ignore[attr-defined]
+        ok = inner.compile_cpu(*size)  # type: ignore[attr-defined]
     if not ok:
-        typer.echo(f"the Inception network runs uncompiled, about 1.3x slower (torch.compile failed: "
+        typer.echo(f"the Inception network runs uncompiled, about 1.15x slower (torch.compile failed: "
                    f"{inner.cpu.compile_error}); pass --no-compile to skip the attempt", err=True)  # type: ignore[attr-defined]
 
 

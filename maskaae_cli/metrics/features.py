@@ -97,7 +97,7 @@ class FidelityFeatures:
 
         return layer
 
-    def compile_cpu(self, channels: int, height: int, width: int) -> bool:
+    def compile_cpu(self, height: int, width: int) -> bool:
         """Compile the network for CPU passes over images of this size (see :mod:`cpu_pass`); False, with
         the reason in ``cpu.compile_error``, when torch.compile cannot run here."""
         sample = torch.zeros(self.cpu.chunk, 3, height, width, dtype=torch.uint8)
