@@ -32,6 +32,7 @@ from maskaae_cli.cli import fid as fid_cli
 from maskaae_cli.data import MaskAAEDataModule
 from maskaae_cli.metrics import features, stats_cache
 from maskaae_cli.metrics import fid as fid_metrics
+from maskaae_cli.metrics.feature_check import CheckedFeatures
 from maskaae_cli.metrics.features import FEATURE_SPACES, FidelityFeatures, register_feature_space
 from maskaae_cli.metrics.frechet import frechet_distance
 from maskaae_cli.sampling import generate, sample_batches, to_uint8
@@ -319,7 +320,7 @@ def test_compiled_cpu_pass_gives_the_eager_features_and_a_short_last_chunk_stays
     gen = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=gen)
     eager = space(images)
-    assert space.compile_cpu(8, 8), space.cpu.compile_error
+    assert space.compile_cpu(8, 8) is None
     shapes = []
     compiled = space.cpu.compiled
     monkeypatch.setattr(space.cpu, "compiled", lambda x: shapes.append(tuple(x.shape)) or compiled(x))
@@ -339,9 +340,9 @@ def test_a_failed_compile_is_said_and_the_pass_runs_uncompiled(monkeypatch):
     monkeypatch.setattr(torch, "compile", no_compiler)
     space = tiny_space()
     images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    assert not space.compile_cpu(8, 8)
-    assert space.cpu.compile_error == "RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
-    assert not space.compile_cpu(8, 8)  # tried once only
+    error = "RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
+    assert space.compile_cpu(8, 8) == error
+    assert CheckedFeatures(space, "--features").compile_cpu(8, 8) == error  # tried once only, and forwarded
     assert torch.equal(space(images), tiny_space()(images))
 
 

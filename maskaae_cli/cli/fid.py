@@ -139,13 +139,12 @@ def compile_for_cpu(space: object, size: tuple[int, int], progress: bool) -> Non
     """Compile the Inception network for this CPU, saying so; on failure say why and go on uncompiled."""
     from maskaae_cli.progress_bar import stderr_console
 
-    inner = getattr(space, "space", space)  # the feature space inside its output check
     with stderr_console.status("compiling the Inception network for this CPU (once; 16-70 s)",
                                spinner="dots") if progress and stderr_console.is_terminal else nullcontext():
-        ok = inner.compile_cpu(*size)  # type: ignore[attr-defined]
-    if not ok:
+        error = space.compile_cpu(*size)  # type: ignore[attr-defined]
+    if error is not None:
         typer.echo(f"the Inception network runs uncompiled, about 1.15x slower (torch.compile failed: "
-                   f"{inner.cpu.compile_error}); pass --no-compile to skip the attempt", err=True)  # type: ignore[attr-defined]
+                   f"{error}); pass --no-compile to skip the attempt", err=True)
 
 
 def check_cache_dir(folder: Path, given: bool) -> None:

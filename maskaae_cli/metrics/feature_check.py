@@ -49,3 +49,7 @@ class CheckedFeatures:
         out = self.space(batch)  # type: ignore[operator]
         self.width = check_features(out, batch, self.label, self.width)
         return out
+
+    def compile_cpu(self, height: int, width: int) -> str | None:
+        """The wrapped space's CPU compile (Inception's: ``FidelityFeatures.compile_cpu``)."""
+        return self.space.compile_cpu(height, width)  # type: ignore[attr-defined]

@@ -97,11 +97,11 @@ class FidelityFeatures:
 
         return layer
 
-    def compile_cpu(self, height: int, width: int) -> bool:
-        """Compile the network for CPU passes over images of this size (see :mod:`cpu_pass`); False, with
-        the reason in ``cpu.compile_error``, when torch.compile cannot run here."""
+    def compile_cpu(self, height: int, width: int) -> str | None:
+        """Compile the network for CPU passes over images of this size (see :mod:`cpu_pass`); returns
+        None when compiled, else why torch.compile cannot run here (the pass then stays uncompiled)."""
         sample = torch.zeros(self.cpu.chunk, 3, height, width, dtype=torch.uint8)
-        return self.cpu.compile(self.extractor, self._features_of, sample)
+        return None if self.cpu.compile(self.extractor, self._features_of, sample) else self.cpu.compile_error
 
 
 def fold_batch_norms(net: torch.nn.Module) -> torch.nn.Module:
