@@ -22,7 +22,9 @@ from torch import nn
 
 from maskaae_cli.data.decode import decode_all
 from maskaae_cli.data.folder import list_images
-from maskaae_cli.metrics.features import file_sha256
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classifier_file import save, saved_record  # noqa: E402
 
 SEED = 0
 
@@ -98,24 +100,18 @@ def accuracy(net: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> float
 
 def prepare(data: Path, out: Path, epochs: int = 8) -> dict[str, Any]:
     """Write OUT/cifar_features.pt and OUT/classifier.json (reused when already there); the record."""
-    record_file, features = out / "classifier.json", out / "cifar_features.pt"
-    if record_file.is_file() and features.is_file():
-        record = json.loads(record_file.read_text())
-        if record.get("epochs") == epochs and record["file_sha256"] == file_sha256(features):
-            return record
+    features = out / "cifar_features.pt"
+    record = saved_record(features, lambda r: r.get("epochs") == epochs)
+    if record is not None:
+        return record
     train_x, train_y, classes = labelled_split(data, "train")
     test_x, test_y, _ = labelled_split(data, "test")
     net = train_classifier(train_x, train_y, epochs)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(FeatureExtractor(net)), str(features))
-    record = {"classes": classes, "epochs": epochs, "seed": SEED, "feature_dim": 256,
-              "train_images": len(train_x), "test_images": len(test_x),
-              "train_accuracy": accuracy(net, train_x, train_y),
-              "test_accuracy": accuracy(net, test_x, test_y),
-              "file": features.name, "file_sha256": file_sha256(features)}
-    record_file.write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
+    return save(FeatureExtractor(net), features,
+                {"classes": classes, "epochs": epochs, "seed": SEED, "feature_dim": 256,
+                 "train_images": len(train_x), "test_images": len(test_x),
+                 "train_accuracy": accuracy(net, train_x, train_y),
+                 "test_accuracy": accuracy(net, test_x, test_y)})
 
 
 def main() -> None:

@@ -30,12 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from maskaae_cli.data.idx import read_idx_images
-from maskaae_cli.metrics.features import file_sha256
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classifier_file import save, saved_record  # noqa: E402
 from fig4_common import MODELS, Study, intrinsic_dims, judged, machine, plot_against_m, wanted_runs  # noqa: E402
 from mnist_eval import FeatureExtractor, accuracy, find, md5, read_labels, train_classifier  # noqa: E402
 from mnist_fig4 import TARGETS, verdicts  # noqa: E402
@@ -54,27 +52,20 @@ def data_folder(data: Path) -> Path:
 def prepare(folder: Path, out: Path, epochs: int = 6) -> dict[str, Any]:
     """Write OUT/fashion_features.pt and OUT/classifier.json (reused when already there for the same
     files and epochs); the record."""
-    record_file, features = out / "classifier.json", out / "fashion_features.pt"
+    features = out / "fashion_features.pt"
     paths = [find(folder, stem) for stem in FILES]
     source = {p.name: md5(p) for p in paths}
-    if record_file.is_file() and features.is_file():
-        record = json.loads(record_file.read_text())
-        if (record.get("epochs"), record.get("source")) == (epochs, source) and \
-                record["file_sha256"] == file_sha256(features):
-            return record
+    record = saved_record(features, lambda r: (r.get("epochs"), r.get("source")) == (epochs, source))
+    if record is not None:
+        return record
     train_x, test_x = read_idx_images(paths[0]), read_idx_images(paths[2])
     train_y, test_y = read_labels(paths[1]), read_labels(paths[3])
     net = train_classifier(train_x, train_y, epochs, SEED)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(FeatureExtractor(net)), str(features))
-    record = {"source": source, "epochs": epochs, "seed": SEED, "feature_dim": 128,
-              "train_images": len(train_x), "test_images": len(test_x),
-              "train_accuracy": accuracy(net, train_x, train_y),
-              "test_accuracy": accuracy(net, test_x, test_y),
-              "file": features.name, "file_sha256": file_sha256(features)}
-    record_file.write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
+    return save(FeatureExtractor(net), features,
+                {"source": source, "epochs": epochs, "seed": SEED, "feature_dim": 128,
+                 "train_images": len(train_x), "test_images": len(test_x),
+                 "train_accuracy": accuracy(net, train_x, train_y),
+                 "test_accuracy": accuracy(net, test_x, test_y)})
 
 
 def figure(rows: list[dict[str, Any]], path: Path, title: str, mle: float | None) -> None:
