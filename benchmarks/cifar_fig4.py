@@ -61,6 +61,22 @@ def add_inception(row: dict[str, Any], run: Path) -> None:
                         "real_cached": rec["real_cached"], "seconds": round(time.time() - start, 1)}
 
 
+def better_at_top(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    """MaskAAE against WAE at the largest m, seed by seed, and in the mean where both have several seeds."""
+    at = {(r["model"], r["seed"]): r["frechet_classifier"] for r in rows if r["m"] == top}
+    seeds = sorted(s for model, s in at if model == "maae" and ("wae", s) in at)
+    out = []
+    for s in seeds:
+        out.append({"target": f"MaskAAE better than WAE at m = {top}" + (f" (seed {s})" if s else ""),
+                    "measured": f"{at['maae', s]:.2f} vs {at['wae', s]:.2f}",
+                    "met": at["maae", s] < at["wae", s]})
+    if len(seeds) > 1:
+        maae, wae = (sum(at[model, s] for s in seeds) / len(seeds) for model in ("maae", "wae"))
+        out.append({"target": f"MaskAAE better than WAE at m = {top}, mean of seeds {seeds}",
+                    "measured": f"{maae:.2f} vs {wae:.2f}", "met": maae < wae})
+    return out
+
+
 def verdicts(rows: list[dict[str, Any]], mle: float | None) -> list[dict[str, Any]]:
     out = []
     wae = {r["m"]: r for r in rows if r["model"] == "wae" and r["seed"] == 0}
@@ -90,10 +106,7 @@ def verdicts(rows: list[dict[str, Any]], mle: float | None) -> list[dict[str, An
             out.append({"target": f"{tag} within {low}x-{high}x of the MLE estimate ({mle:.1f})",
                         "measured": f"{r['active_dims'] / mle:.2f}x",
                         "met": low <= r["active_dims"] / mle <= high})
-        if r["m"] == top and r["seed"] == 0:
-            out.append({"target": f"MaskAAE better than WAE at m = {top}",
-                        "measured": f"{r['frechet_classifier']:.2f} vs {wae[top]['frechet_classifier']:.2f}",
-                        "met": r["frechet_classifier"] < wae[top]["frechet_classifier"]})
+    out += better_at_top(rows, top)
     slowest = max(rows, key=lambda r: r["wall_seconds"])
     out.append({"target": f"every run within {TARGETS['minutes']} minutes on one core",
                 "measured": f"slowest {slowest['wall_seconds'] / 60:.1f} min ({slowest['name']})",

@@ -52,6 +52,18 @@ def test_verdicts_judge_collapse_and_quality():
     assert not checks["every run within 30 minutes on one core"]
 
 
+def test_maskaae_is_judged_against_wae_at_the_largest_m_seed_by_seed_and_in_the_mean():
+    rows = [row("wae", 128, 12.0, 128), row("maae", 128, 11.0, 100),
+            row("wae", 128, 12.0, 128, seed=1), row("maae", 128, 14.0, 100, seed=1),
+            row("maae", 64, 9.0, 60, seed=2)]  # no WAE at 128 with seed 2: not compared
+    checks = {c["target"]: c for c in cifar_fig4.verdicts(rows, mle=None)}
+    assert checks["MaskAAE better than WAE at m = 128"]["met"]
+    assert not checks["MaskAAE better than WAE at m = 128 (seed 1)"]["met"]
+    mean = checks["MaskAAE better than WAE at m = 128, mean of seeds [0, 1]"]
+    assert (mean["measured"], mean["met"]) == ("12.50 vs 12.00", False)
+    assert not any("seed 2" in target and "better" in target for target in checks)
+
+
 def test_a_recorded_run_is_not_trained_again(tmp_path, monkeypatch):
     """The grid resumes from the committed records: a run recorded in this classifier is neither
     trained nor measured again; one recorded in another classifier is."""
