@@ -108,7 +108,8 @@ def main() -> None:
     steps = ["--max-steps", a.max_steps] if a.max_steps else []
     key = {"classifier_sha256": classifier["file_sha256"], "recipe": a.recipe, "max_steps": a.max_steps}
     study = Study(a.workdir, a.results / "runs", ["--dataset", f"idx:{folder}", "--recipe", a.recipe, *steps],
-                  a.workdir / "eval" / "fashion_features.pt", key, a.measure_only, fid_words=("--threads", 1))
+                  a.workdir / "eval" / "fashion_features.pt", key, a.measure_only, fid_words=("--threads", 1),
+                  recipe=a.recipe)
     wanted = wanted_runs(a.models, a.m, a.seed1_m)
     rows = study.run(wanted, a.jobs)
     for r in rows.values():

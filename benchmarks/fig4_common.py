@@ -4,6 +4,7 @@ estimate, the verdicts' printing, and the figure of quality and active dimension
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from maskaae_cli.recipe import load_recipe
 from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
 
 MODELS = ("wae", "maae")
@@ -47,6 +49,16 @@ def wanted_runs(models: Sequence[str], ms: str, seed1_ms: str) -> list[RunSpec]:
     return sorted(wanted, key=lambda w: (w.seed, -w.m, w.model != "maae"))
 
 
+def recipe_digest(recipe: str, model: str) -> str:
+    """A sha256 prefix of what a ``model`` run reads from ``recipe`` (its fields with every base
+    merged; a WAE run has no mask, so the mask's fields are left out): a record trained under an
+    earlier version of a preset does not stand in for the preset as it is now."""
+    fields = load_recipe(recipe)
+    if model != "maae":
+        fields = {section: values for section, values in fields.items() if section != "mask"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 @dataclass
 class Study:
     """A grid recorded run by run: each (model, m, seed) is trained by ``maskaae sweep-m`` in a sweep
@@ -54,7 +66,8 @@ class Study:
     (``maskaae fid RUN --features FEATURES``) and written to RECORDS/NAME.json. Commit the records: a
     grid longer than a session resumes from them, and trains only the runs without one (even where
     the run folders are gone); a record counts only where it matches ``key`` (the classifier's
-    sha256, and whatever else the figures depend on)."""
+    sha256, and whatever else the figures depend on) and, with ``recipe``, what its model reads of the
+    recipe as it is now (``recipe_digest``)."""
 
     workdir: Path
     records: Path
@@ -63,6 +76,12 @@ class Study:
     key: dict[str, Any]  # what a record must match to be reused, written into each record
     measure_only: bool = False  # train nothing: measure what has finished
     fid_words: Sequence[object] = field(default_factory=tuple)  # more options for 'maskaae fid'
+    recipe: str | None = None  # the runs' recipe: records carry its digest and must match it
+
+    def run_key(self, spec: RunSpec) -> dict[str, Any]:
+        """What ``spec``'s record must match to be reused."""
+        digest = {"recipe_sha256": recipe_digest(self.recipe, spec.model)} if self.recipe else {}
+        return {**self.key, **digest}
 
     def run_folder(self, name: str) -> Path:
         return self.workdir / "sweep" / name / "runs" / name
@@ -70,7 +89,8 @@ class Study:
     def recorded(self, spec: RunSpec) -> dict[str, Any] | None:
         record = self.records / f"{spec.name}.json"
         row = json.loads(record.read_text()) if record.is_file() else None
-        return row if row is not None and all(row.get(k) == v for k, v in self.key.items()) else None
+        wanted = self.run_key(spec)
+        return row if row is not None and all(row.get(k) == v for k, v in wanted.items()) else None
 
     def train(self, spec: RunSpec) -> None:
         """``spec`` as ``maskaae sweep-m`` trains it, one thread, its output in WORKDIR/sweep/NAME.log."""
@@ -93,7 +113,7 @@ class Study:
                              "-n", 10_000, *self.fid_words, "--no-progress").stdout)
         return {"name": spec.name, "model": spec.model, "m": spec.m, "seed": spec.seed,
                 "active_dims": summary["active_dims"], "steps": summary["steps"],
-                "frechet_classifier": clf["fid"], **self.key,
+                "frechet_classifier": clf["fid"], **self.run_key(spec),
                 "test_reconstruction": summary.get("test_reconstruction"),
                 "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]}
 

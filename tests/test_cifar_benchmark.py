@@ -87,3 +87,34 @@ def test_a_recorded_run_is_not_trained_again(tmp_path, monkeypatch):
     assert trained == []
     assert study.train_and_record(stale) is None  # no run appeared
     assert trained == [stale.name]
+
+
+def test_a_record_of_an_earlier_preset_is_trained_again(tmp_path, monkeypatch):
+    """A record carries the digest of what its model read of the recipe: after the preset's mask
+    changes, MaskAAE's record no longer stands for it (trained again), WAE's, which has no mask, does."""
+    import json
+
+    from fig4_common import Study, recipe_digest
+
+    from maskaae_cli.sweep.plan import RunSpec
+
+    before = tmp_path / "before.yaml"
+    before.write_text("base: cifar10-cpu\nmask:\n  var_sharpness: 10.0\n")
+    after = tmp_path / "after.yaml"
+    after.write_text("base: cifar10-cpu\nmask:\n  var_sharpness: 30.0\n")
+    assert recipe_digest(str(before), "maae") != recipe_digest(str(after), "maae")
+    assert recipe_digest(str(before), "wae") == recipe_digest(str(after), "wae")
+    records = tmp_path / "records"
+    records.mkdir()
+    specs = RunSpec(0, 128, "maae"), RunSpec(0, 128, "wae")
+    for spec in specs:
+        record = row(spec.model, spec.m, 9.0, 20) | {"classifier_sha256": "A",
+                                                     "recipe_sha256": recipe_digest(str(before), spec.model)}
+        (records / f"{spec.name}.json").write_text(json.dumps(record))
+    study = Study(tmp_path / "work", records, ["--dataset", "cifar10"], tmp_path / "f.pt",
+                  {"classifier_sha256": "A"}, recipe=str(after))
+    trained = []
+    monkeypatch.setattr(study, "train", lambda spec: trained.append(spec.name))
+    assert study.train_and_record(specs[1])["frechet_classifier"] == 9.0
+    assert study.train_and_record(specs[0]) is None  # trained again (here no run appears)
+    assert trained == ["maae-m128-s0"]

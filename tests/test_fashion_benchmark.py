@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import fashion_fig4  # noqa: E402
-from fig4_common import Study, wanted_runs  # noqa: E402
+from fig4_common import Study, recipe_digest, wanted_runs  # noqa: E402
 
 
 def write_fashion(folder: Path, n_train: int = 40, n_test: int = 20) -> None:
@@ -79,7 +79,8 @@ def test_the_grid_resumes_from_records_of_the_same_classifier_and_steps(tmp_path
     (results / "runs").mkdir(parents=True)
     for spec, fd in zip(wanted_runs(("wae", "maae"), "4,16", ""), (9.0, 10.0, 8.0, 12.0), strict=True):
         record = row(spec.model, spec.m, fd, 12 if spec.model == "maae" else None)
-        record |= {"classifier_sha256": sha, "recipe": "fashion-mnist-cpu", "max_steps": 50}
+        record |= {"classifier_sha256": sha, "recipe": "fashion-mnist-cpu", "max_steps": 50,
+                   "recipe_sha256": recipe_digest("fashion-mnist-cpu", spec.model)}
         (results / "runs" / f"{spec.name}.json").write_text(json.dumps(record))
     mle = {"estimator": "mle", "k": 20, "dimension": 14.0}
     (results / "dims.json").write_text(json.dumps({"estimates": [mle]}))
