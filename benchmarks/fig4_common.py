@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from maskaae_cli.errors import UserError
 from maskaae_cli.recipe import load_recipe
 from maskaae_cli.sweep.plan import RunSpec, grid, parse_int_range
 
@@ -77,10 +78,20 @@ class Study:
     measure_only: bool = False  # train nothing: measure what has finished
     fid_words: Sequence[object] = field(default_factory=tuple)  # more options for 'maskaae fid'
     recipe: str | None = None  # the runs' recipe: records carry its digest and must match it
+    digests: dict[str, str] = field(init=False, default_factory=dict)  # recipe_digest by model
+
+    def __post_init__(self) -> None:
+        """Read the recipe once, before any run: a recipe that cannot be read is one error line."""
+        if self.recipe is None:
+            return
+        try:
+            self.digests = {model: recipe_digest(self.recipe, model) for model in MODELS}
+        except UserError as exc:
+            sys.exit(f"error: {exc}")
 
     def run_key(self, spec: RunSpec) -> dict[str, Any]:
         """What ``spec``'s record must match to be reused."""
-        digest = {"recipe_sha256": recipe_digest(self.recipe, spec.model)} if self.recipe else {}
+        digest = {"recipe_sha256": self.digests[spec.model]} if self.digests else {}
         return {**self.key, **digest}
 
     def run_folder(self, name: str) -> Path:

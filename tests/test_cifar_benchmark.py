@@ -118,3 +118,14 @@ def test_a_record_of_an_earlier_preset_is_trained_again(tmp_path, monkeypatch):
     assert study.train_and_record(specs[1])["frechet_classifier"] == 9.0
     assert study.train_and_record(specs[0]) is None  # trained again (here no run appears)
     assert trained == ["maae-m128-s0"]
+
+
+def test_a_recipe_that_cannot_be_read_is_one_error_line(tmp_path):
+    """The grid reads its recipe once, before any run: a missing one stops it with the fix named."""
+    import pytest
+    from fig4_common import Study
+
+    with pytest.raises(SystemExit) as stop:
+        Study(tmp_path / "work", tmp_path / "records", [], tmp_path / "f.pt", {}, recipe="no-such-recipe")
+    assert str(stop.value).startswith("error: recipe 'no-such-recipe' not found")
+    assert "\n" not in str(stop.value)
